@@ -1,0 +1,73 @@
+"""App factory: settings → extensions (in order) → blueprints and error handlers. Wiring only."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from flask import Flask
+from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from api.config import Settings, load_settings
+from api.controllers import register_blueprints
+from api.extensions import celery as celery_ext
+from api.extensions import database, migrate, runtime
+from api.extensions.logging import configure_logging
+
+logger = logging.getLogger(__name__)
+
+_CORS_HEADERS = ["Content-Type", "Authorization", "X-App-Code", "X-App-Passport", "X-Request-Id"]
+
+
+def _cors(app: Flask, settings: Settings) -> None:
+    # Bearer tokens only, no cookies: credentials are never allowed, so no Origin is ever
+    # reflected together with Access-Control-Allow-Credentials.
+    common = {"allow_headers": _CORS_HEADERS, "expose_headers": ["X-Version", "X-Env", "X-Trace-Id", "X-Request-Id"],
+              "methods": ["GET", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"], "supports_credentials": False}
+    CORS(app, resources={
+        r"/console/api/*": {"origins": list(settings.console_cors_allow_origins), **common},
+        r"/v1/*": {"origins": list(settings.web_api_cors_allow_origins), **common},
+        r"/api/*": {"origins": list(settings.web_api_cors_allow_origins), **common},
+    })
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    configure_logging(settings)
+    app = Flask("api", static_folder=None)
+    app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_content_length_mb * 1024 * 1024,
+                      JSON_SORT_KEYS=False, RESTFUL_JSON={"ensure_ascii": False, "separators": (",", ":")})
+    app.json.sort_keys = False
+    if settings.trusted_proxy_count:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_count,  # type: ignore[method-assign]
+                                x_proto=settings.trusted_proxy_count, x_host=settings.trusted_proxy_count)
+    database.init_app(app, settings)
+    migrate.init_app(app)
+    celery = celery_ext.init_app(app, settings)
+    runtime.init_app(app, settings, celery)
+    _cors(app, settings)
+    register_blueprints(app)
+    from api import commands
+
+    commands.register(app)
+    return app
+
+
+def startup_checks(app: Flask) -> None:
+    """One clear log line for problems an operator should fix before traffic arrives."""
+    settings = app.extensions["runtime"].settings
+    if settings.is_sqlite or settings.vector_store != "pgvector":
+        return
+    with app.app_context():
+        try:
+            available = database.db.session.scalar(
+                sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'"))
+        except Exception:
+            logger.warning("startup check: the database is unreachable; /ready will report it")
+            return
+        finally:
+            database.db.session.remove()
+    if not available:
+        logger.warning("VECTOR_STORE=pgvector but this PostgreSQL has no 'vector' extension: high-quality "
+                       "knowledge indexing will fail until pgvector is installed (use the pgvector/pgvector image)")

@@ -1,0 +1,64 @@
+"""Ports the core and services talk to; `api.extensions` implements each twice
+(Redis/Celery/S3 for distributed mode, in-process for embedded mode).
+
+Nothing here knows which implementation it gets: the app factory picks once from settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+
+class Subscription(Protocol):
+    def receive(self, timeout: float) -> bytes | None:
+        """Next message, or None when `timeout` seconds pass without one."""
+
+    def close(self) -> None: ...
+
+
+class Topic(Protocol):
+    """A named at-most-once broadcast channel (Redis pub/sub or an in-process fan-out)."""
+
+    def publish(self, message: bytes) -> None: ...
+
+    def subscribe(self) -> Subscription: ...
+
+
+class Broadcaster(Protocol):
+    def topic(self, name: str) -> Topic: ...
+
+    def listen(self, name: str, handler: Callable[[bytes], None], on_reset: Callable[[], None]) -> None:
+        """Call `handler` for every message on `name` from a background thread for the process's life.
+
+        `on_reset` runs whenever messages may have been missed (connection re-established).
+        """
+
+
+class CounterStore(Protocol):
+    """Shared counters and small values with expiry (Redis or in-process)."""
+
+    def incr(self, key: str, *, ttl_seconds: int) -> int:
+        """Increment and return; the key expires `ttl_seconds` after its first increment."""
+
+    def get_int(self, key: str) -> int: ...
+
+    def delete(self, *keys: str) -> None: ...
+
+    def ttl(self, key: str) -> int:
+        """Seconds until `key` expires; 0 when missing."""
+
+
+class Dispatcher(Protocol):
+    def send(self, task_name: str, *args: object) -> None:
+        """Run the task named `task_name` in the background (Celery by name, or a local thread)."""
+
+
+class Storage(Protocol):
+    def save(self, key: str, data: bytes) -> None: ...
+
+    def load(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None: ...

@@ -1,0 +1,48 @@
+"""The one SQLAlchemy handle (Flask-SQLAlchemy) and engine options per backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+
+from api.config import Settings
+from api.models.base import Base
+
+db = SQLAlchemy(metadata=Base.metadata, session_options={"expire_on_commit": False})
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def engine_options(settings: Settings) -> dict[str, Any]:
+    # hide_parameters: SQL errors never carry bound values (hashes, digests) into logs.
+    if settings.is_sqlite:
+        return {"connect_args": {"check_same_thread": False, "timeout": 5}, "hide_parameters": True}
+    return {
+        "hide_parameters": True,
+        "pool_size": settings.sqlalchemy_pool_size,
+        "max_overflow": settings.sqlalchemy_max_overflow,
+        "pool_timeout": settings.sqlalchemy_pool_timeout,
+        "pool_pre_ping": True,
+        "pool_recycle": 3600,
+    }
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    if settings.is_sqlite:
+        settings.storage_dir.mkdir(parents=True, exist_ok=True)
+    app.config["SQLALCHEMY_DATABASE_URI"] = settings.database_url
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(settings)
+    db.init_app(app)
+    if settings.is_sqlite:
+        with app.app_context():
+            sa.event.listen(db.engine, "connect", _sqlite_pragmas)

@@ -1,0 +1,79 @@
+"""The ports chosen once per process from settings, and accessors for services and tasks.
+
+Embedded mode (no REDIS_URL): in-process counters, topics, cache bus and a thread-pool
+dispatcher. Distributed mode: Redis for all of them and Celery for background work.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import redis
+from celery import Celery
+from flask import Flask, current_app
+
+from api.config import Settings
+from api.core.ports import Broadcaster, CounterStore, Dispatcher, Storage
+from api.extensions.cache import InvalidatingCache
+from api.extensions.celery import CeleryDispatcher, ThreadDispatcher
+from api.extensions.counters import LocalCounterStore, RedisCounterStore
+from api.extensions.pubsub import LocalBroadcaster, RedisBroadcaster
+from api.extensions.storage import LocalStorage, S3Storage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    redis: redis.Redis | None
+    counters: CounterStore
+    broadcaster: Broadcaster
+    dispatcher: Dispatcher
+    storage: Storage
+    cache: InvalidatingCache
+
+
+def _storage(settings: Settings) -> Storage:
+    if settings.storage_type == "s3":
+        return S3Storage(endpoint=settings.s3_endpoint, bucket=settings.s3_bucket_name,
+                         access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
+                         region=settings.s3_region)
+    return LocalStorage(settings.storage_dir / "files")
+
+
+def build_runtime(settings: Settings, celery: Celery) -> Runtime:
+    if settings.distributed:
+        client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
+                                      health_check_interval=30)
+        broadcaster: Broadcaster = RedisBroadcaster(client)
+        counters: CounterStore = RedisCounterStore(client)
+        dispatcher: Dispatcher = CeleryDispatcher(celery)
+    else:
+        client = None
+        broadcaster = LocalBroadcaster()
+        counters = LocalCounterStore()
+        dispatcher = ThreadDispatcher(celery, settings.embedded_worker_threads)
+    return Runtime(
+        settings=settings, redis=client, counters=counters, broadcaster=broadcaster, dispatcher=dispatcher,
+        storage=_storage(settings), cache=InvalidatingCache(broadcaster, settings.api_key_cache_ttl),
+    )
+
+
+def init_app(app: Flask, settings: Settings, celery: Celery) -> Runtime:
+    runtime = build_runtime(settings, celery)
+    app.extensions["runtime"] = runtime
+    return runtime
+
+
+def get_runtime() -> Runtime:
+    return current_app.extensions["runtime"]
+
+
+def get_settings() -> Settings:
+    return current_app.extensions["runtime"].settings
+
+
+def get_redis() -> redis.Redis | None:
+    return current_app.extensions["runtime"].redis

@@ -1,0 +1,28 @@
+from marshmallow import fields, validate
+
+from api.schemas.base import BaseSchema, Timestamp, TrimmedStr
+
+
+class ProfileSchema(BaseSchema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    avatar = fields.String(allow_none=True)
+    avatar_url = fields.String(allow_none=True)
+    email = fields.String(required=True)
+    is_password_set = fields.Boolean()
+    interface_language = fields.String(allow_none=True)
+    interface_theme = fields.String(allow_none=True)
+    timezone = fields.String(allow_none=True)
+    last_login_at = Timestamp(allow_none=True)
+    last_login_ip = fields.String(allow_none=True)
+    created_at = Timestamp()
+
+
+class AccountNameSchema(BaseSchema):
+    name = TrimmedStr(required=True, validate=validate.Length(min=3, max=30))
+
+
+class AccountPasswordSchema(BaseSchema):
+    password = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=256))
+    new_password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    repeat_new_password = fields.String(required=True, validate=validate.Length(min=1, max=256))

@@ -1,0 +1,52 @@
+"""Shared schema pieces: unknown fields are ignored (as Dify does), timestamps are Unix ints."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+
+class BaseSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class Timestamp(fields.Field):
+    """Naive-UTC datetime ↔ integer Unix seconds."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, int):
+            return value
+        return int(value.replace(tzinfo=UTC).timestamp())
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValidationError("Must be an integer timestamp.")
+        return datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
+
+
+class TrimmedStr(fields.String):
+    """A string with surrounding whitespace and NUL characters removed."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).replace("\x00", "").strip()
+
+
+class ErrorSchema(BaseSchema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    status = fields.Integer(required=True)
+    params = fields.String()
+
+
+class ResultSchema(BaseSchema):
+    result = fields.String(required=True, metadata={"example": "success"})
+
+
+class PageArgsSchema(BaseSchema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=99999))
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))

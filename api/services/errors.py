@@ -1,0 +1,152 @@
+"""Expected failures of use cases.
+
+Services raise these and never raise HTTP exceptions; the only translation to HTTP lives in
+api/controllers/errors.py (a table keyed by the bases below). `code` values are part of the
+public wire format and match Dify's where Dify has an equivalent.
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    code = "service_error"
+    default_message = "The request could not be completed."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+# ---- bases (each maps to one HTTP status) -------------------------------------------------
+class InvalidInputError(ServiceError):
+    code = "invalid_param"
+    default_message = "Invalid parameter."
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnauthorizedError(ServiceError):
+    code = "unauthorized"
+    default_message = "Unauthorized."
+
+
+class PermissionDeniedError(ServiceError):
+    code = "forbidden"
+    default_message = "You do not have permission to perform this action."
+
+
+class NotFoundError(ServiceError):
+    code = "not_found"
+    default_message = "Resource not found."
+
+
+class ConflictError(ServiceError):
+    code = "conflict"
+    default_message = "The resource changed while you were editing it."
+
+
+class TooManyRequestsError(ServiceError):
+    code = "too_many_requests"
+    default_message = "Too many requests. Please try again later."
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 60, limit: int = 0,
+                 remaining: int = 0) -> None:
+        super().__init__(message)
+        self.retry_after, self.limit, self.remaining = max(retry_after, 1), limit, remaining
+
+
+# ---- setup and authentication --------------------------------------------------------------
+class AlreadySetupError(PermissionDeniedError):
+    code = "already_setup"
+    default_message = "Dify has been successfully installed. Please refresh the page or return to the dashboard homepage."
+
+
+class NotSetupError(UnauthorizedError):
+    code = "not_setup"
+    default_message = "Dify has not been initialized and installed yet. Please proceed with the initialization and installation process first."
+
+
+class AuthenticationFailedError(UnauthorizedError):
+    code = "authentication_failed"
+    default_message = "Invalid email or password."
+
+
+class InvalidRefreshTokenError(UnauthorizedError):
+    default_message = "Invalid refresh token"
+
+
+class LoginLimitError(TooManyRequestsError):
+    code = "email_code_login_limit"
+    default_message = "Too many incorrect password attempts. Please try again later."
+
+
+class AccountBannedError(InvalidInputError):
+    code = "account_banned"
+    default_message = "Account is banned."
+
+
+class InvalidActivationTokenError(InvalidInputError):
+    code = "invalid_or_expired_token"
+    default_message = "The invitation link is invalid or has expired."
+
+
+class CurrentPasswordIncorrectError(InvalidInputError):
+    code = "current_password_incorrect"
+    default_message = "Current password is incorrect."
+
+
+class RepeatPasswordNotMatchError(InvalidInputError):
+    code = "repeat_password_not_match"
+    default_message = "New password and repeat password do not match."
+
+
+class WorkspaceNotFoundForAccountError(PermissionDeniedError):
+    code = "account_not_link_tenant"
+    default_message = "Account not link tenant."
+
+
+# ---- workspaces and members ----------------------------------------------------------------
+class InvalidRoleError(InvalidInputError):
+    code = "invalid-role"
+    default_message = "Invalid role"
+
+
+class CannotOperateSelfError(InvalidInputError):
+    code = "cannot-operate-self"
+    default_message = "Cannot operate self."
+
+
+class MemberNotFoundError(NotFoundError):
+    code = "member-not-found"
+    default_message = "Member not found."
+
+
+class WorkspaceNotFoundError(NotFoundError):
+    default_message = "Workspace not found."
+
+
+# ---- apps and keys -------------------------------------------------------------------------
+class AppNotFoundError(NotFoundError):
+    code = "app_not_found"
+    default_message = "App not found."
+
+
+class AppUnavailableError(InvalidInputError):
+    code = "app_unavailable"
+    default_message = "App unavailable, please check your app configurations."
+
+
+class ApiKeyNotFoundError(NotFoundError):
+    default_message = "API Key not found."
+
+
+class MaxKeysExceededError(InvalidInputError):
+    code = "max_keys_exceeded"
+    default_message = "Cannot create more than 10 API keys for this resource type."
+
+
+class EndUserNotFoundError(NotFoundError):
+    code = "end_user_not_found"
+    default_message = "End user not found."

@@ -1,0 +1,15 @@
+"""WSGI entry point: `gunicorn api.wsgi:app`, `flask --app api.wsgi ...`."""
+
+import sys
+
+from api.app import create_app, startup_checks
+from api.config import ConfigError, load_settings
+
+try:
+    _settings = load_settings()
+except ConfigError as exc:
+    sys.stderr.write(f"configuration error: {exc}\n")
+    raise SystemExit(2) from None
+
+app = create_app(_settings)
+startup_checks(app)
