@@ -9,7 +9,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def doc(summary: str, *, body: Any = None, query: Any = None, response: Any = None, status: int = 200,
-        auth: str = "console", errors: tuple[int, ...] = (), content_type: str = "application/json") -> Callable[[F], F]:
+        auth: str = "console", errors: tuple[int, ...] = (),
+        content_type: str = "application/json") -> Callable[[F], F]:
     """Describe an operation: request body/query schemas, success schema and status, auth scheme
     (`console` bearer JWT, `app_key`, `dataset_key` or `none`) and the error statuses it can answer."""
 

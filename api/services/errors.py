@@ -60,12 +60,14 @@ class TooManyRequestsError(ServiceError):
 # ---- setup and authentication --------------------------------------------------------------
 class AlreadySetupError(PermissionDeniedError):
     code = "already_setup"
-    default_message = "Dify has been successfully installed. Please refresh the page or return to the dashboard homepage."
+    default_message = ("Dify has been successfully installed. Please refresh the page or return to the "
+                       "dashboard homepage.")
 
 
 class NotSetupError(UnauthorizedError):
     code = "not_setup"
-    default_message = "Dify has not been initialized and installed yet. Please proceed with the initialization and installation process first."
+    default_message = ("Dify has not been initialized and installed yet. Please proceed with the initialization "
+                       "and installation process first.")
 
 
 class AuthenticationFailedError(UnauthorizedError):

@@ -1,0 +1,87 @@
+"""Shared fixtures: settings builders and service endpoints for integration tests.
+
+Integration tests need TEST_DATABASE_URL (PostgreSQL) and TEST_REDIS_URL. Without them they
+skip locally, and fail when CI=true: CI must never go green without the real services.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from api.config import Settings, load_settings
+
+TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
+
+
+def services_or_skip() -> tuple[str, str]:
+    db_url, redis_url = os.environ.get("TEST_DATABASE_URL", ""), os.environ.get("TEST_REDIS_URL", "")
+    if db_url and redis_url:
+        return db_url, redis_url
+    message = "integration tests need TEST_DATABASE_URL and TEST_REDIS_URL"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (CI=true: refusing to skip)")
+    pytest.skip(message)
+
+
+def embedded_settings(storage_dir: Path, **env: str) -> Settings:
+    return load_settings({"STORAGE_DIR": str(storage_dir), "SECRET_KEY": TEST_SECRET, "LOG_LEVEL": "warning",
+                          "LOG_FORMAT": "text", **env})
+
+
+def distributed_settings(storage_dir: Path, database_url: str, redis_url: str, **env: str) -> Settings:
+    return load_settings({"STORAGE_DIR": str(storage_dir), "SECRET_KEY": TEST_SECRET, "DATABASE_URL": database_url,
+                          "REDIS_URL": redis_url, "LOG_LEVEL": "warning", "LOG_FORMAT": "text", **env})
+
+
+def _admin_engine(database_url: str) -> sa.Engine:
+    return sa.create_engine(load_settings({"DATABASE_URL": database_url, "SECRET_KEY": TEST_SECRET,
+                                           "STORAGE_DIR": "/tmp"}).database_url, isolation_level="AUTOCOMMIT")
+
+
+def create_scratch_database(database_url: str, prefix: str = "openify_test") -> str:
+    """CREATE a fresh database on the server of `database_url`; return its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    engine = _admin_engine(database_url)
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return str(sa.make_url(load_settings({"DATABASE_URL": database_url, "SECRET_KEY": TEST_SECRET,
+                                          "STORAGE_DIR": "/tmp"}).database_url).set(database=name)
+               .render_as_string(hide_password=False))
+
+
+def drop_database(database_url: str, url_to_drop: str) -> None:
+    name = sa.make_url(url_to_drop).database
+    engine = _admin_engine(database_url)
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_services() -> tuple[str, str]:
+    return services_or_skip()
+
+
+@pytest.fixture(scope="session")
+def scratch_database(pg_services: tuple[str, str]) -> Iterator[str]:
+    """A migrated scratch PostgreSQL database for the whole session."""
+    from flask_migrate import upgrade
+
+    from api.app import create_app
+
+    url = create_scratch_database(pg_services[0])
+    app = create_app(distributed_settings(Path("/tmp/openify-test-storage"), url, pg_services[1]))
+    with app.app_context():
+        upgrade()
+        from api.extensions.database import db
+
+        db.engine.dispose()
+    yield url
+    drop_database(pg_services[0], url)

@@ -1,0 +1,77 @@
+"""PostgreSQL + Redis fixtures with per-test isolation (SQLAlchemy's SAVEPOINT recipe).
+
+Each test runs inside an outer transaction on one connection; service code's commits only
+release savepoints, and everything is rolled back at teardown. Redis db 15 is flushed per test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from flask import Flask
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+from api.app import create_app
+from api.controllers import auth as auth_controller
+from api.extensions.database import db
+from tests.conftest import distributed_settings
+
+pytestmark = pytest.mark.integration
+
+
+def _make_app(scratch_database: str, redis_url: str, tmp: Path) -> Flask:
+    return create_app(distributed_settings(tmp, scratch_database, redis_url))
+
+
+@pytest.fixture(scope="session")
+def pg_app(scratch_database: str, pg_services: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Flask:
+    return _make_app(scratch_database, pg_services[1], tmp_path_factory.mktemp("storage"))
+
+
+@pytest.fixture(scope="session")
+def pg_app_b(scratch_database: str, pg_services: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Flask:
+    """A second app instance on the same database and Redis: stands in for another process."""
+    return _make_app(scratch_database, pg_services[1], tmp_path_factory.mktemp("storage_b"))
+
+
+@pytest.fixture
+def redis_client(pg_services: tuple[str, str]) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(pg_services[1])
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def db_session(pg_app: Flask, redis_client: redis.Redis) -> Iterator[object]:
+    with pg_app.app_context():
+        engine = db.engine
+    connection = engine.connect()
+    outer = connection.begin()
+    scoped = scoped_session(sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
+                                         expire_on_commit=False))
+    original = db.session
+    db.session = scoped
+    auth_controller._setup_done = False
+    try:
+        yield scoped
+    finally:
+        scoped.remove()
+        db.session = original
+        auth_controller._setup_done = False
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def client(pg_app: Flask, db_session: object):
+    return pg_app.test_client()
+
+
+@pytest.fixture
+def client_b(pg_app_b: Flask, db_session: object):
+    return pg_app_b.test_client()
