@@ -25,10 +25,16 @@ def _cors(app: Flask, settings: Settings) -> None:
     # reflected together with Access-Control-Allow-Credentials.
     common = {"allow_headers": _CORS_HEADERS, "expose_headers": ["X-Version", "X-Env", "X-Trace-Id", "X-Request-Id"],
               "methods": ["GET", "PUT", "POST", "DELETE", "OPTIONS", "PATCH"], "supports_credentials": False}
+
+    def options(origins: tuple[str, ...]) -> dict[str, object]:
+        if "*" in origins:
+            return {"origins": "*", "send_wildcard": True, **common}
+        return {"origins": list(origins), **common}
+
     CORS(app, resources={
-        r"/console/api/*": {"origins": list(settings.console_cors_allow_origins), **common},
-        r"/v1/*": {"origins": list(settings.web_api_cors_allow_origins), **common},
-        r"/api/*": {"origins": list(settings.web_api_cors_allow_origins), **common},
+        r"/console/api/*": options(settings.console_cors_allow_origins),
+        r"/v1/*": options(settings.web_api_cors_allow_origins),
+        r"/api/*": options(settings.web_api_cors_allow_origins),
     })
 
 

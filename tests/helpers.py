@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -77,3 +78,57 @@ class Console:
 
     def create_key(self, member: Member, app_id: str) -> str:
         return body(self.call("post", f"/apps/{app_id}/api-keys", token=member.token, expect=201))["token"]
+
+
+# ---- URL-map walking: tests generated from the routes, so a new route cannot escape them ----------------
+
+API_PREFIXES = ("/console/api", "/v1", "/api")
+METHOD_ORDER = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_RULE_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    rule: str
+    endpoint: str
+
+    @property
+    def params(self) -> list[str]:
+        return _RULE_PARAM.findall(self.rule)
+
+    @property
+    def is_console(self) -> bool:
+        return self.rule.startswith("/console/api/")
+
+    def path(self, values: dict[str, str] | None = None) -> str:
+        """The rule with every `<converter:name>` replaced by `values[name]`."""
+        return _RULE_PARAM.sub(lambda m: str((values or {})[m.group(1)]), self.rule)
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.rule}"
+
+
+def under_prefix(rule: str, prefixes: tuple[str, ...] = API_PREFIXES) -> bool:
+    return any(rule == p or rule.startswith(p + "/") for p in prefixes)
+
+
+def api_routes(app: Any, prefixes: tuple[str, ...] = API_PREFIXES) -> list[Route]:
+    """Every (method, rule) under `prefixes`, HEAD/OPTIONS excluded; reads before writes, DELETE last."""
+    routes = {Route(method, rule.rule, rule.endpoint) for rule in app.url_map.iter_rules()
+              if under_prefix(rule.rule, prefixes)
+              for method in rule.methods or () if method not in ("HEAD", "OPTIONS")}
+    return sorted(routes, key=lambda r: (METHOD_ORDER.index(r.method) if r.method in METHOD_ORDER else 99, r.rule))
+
+
+def view_doc(app: Any, route: Route) -> dict[str, Any]:
+    """The `@doc(...)` metadata of the view serving `route` ({} when undocumented)."""
+    view = app.view_functions[route.endpoint]
+    target = getattr(getattr(view, "view_class", None), route.method.lower(), None) or view
+    return getattr(target, "__apidoc__", None) or {}
+
+
+def error_keys_ok(payload: Any) -> bool:
+    """The error body is exactly {code, message, status} (plus `params`)."""
+    return (isinstance(payload, dict) and {"code", "message", "status"} <= payload.keys()
+            and payload.keys() <= {"code", "message", "status", "params"})

@@ -70,6 +70,7 @@ class InvalidatingCache:
         return value
 
     def set(self, key: str, value: Any) -> None:
+        self._ensure_listening()
         if self._ttl <= 0:
             return
         with self._lock:

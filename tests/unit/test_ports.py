@@ -1,0 +1,64 @@
+import threading
+
+from api.extensions.cache import MISSING, InvalidatingCache
+from api.extensions.counters import LocalCounterStore
+from api.extensions.logging import redact
+from api.extensions.pubsub import LocalBroadcaster
+
+
+def test_local_counter_store_counts_and_expires():
+    counters = LocalCounterStore()
+
+    assert [counters.incr("k", ttl_seconds=60) for _ in range(3)] == [1, 2, 3]
+    assert counters.get_int("k") == 3 and 0 < counters.ttl("k") <= 60
+    counters.delete("k")
+    assert counters.get_int("k") == 0
+    counters.incr("gone", ttl_seconds=0)
+    assert counters.get_int("gone") == 0
+
+
+def test_local_broadcaster_delivers_only_to_current_subscribers():
+    hub = LocalBroadcaster()
+    topic = hub.topic("t")
+    topic.publish(b"before")
+    sub = topic.subscribe()
+    topic.publish(b"after")
+
+    assert sub.receive(timeout=1) == b"after"
+    assert sub.receive(timeout=0.01) is None
+    sub.close()
+
+
+def test_invalidating_cache_eviction_reaches_other_cache_instances():
+    hub = LocalBroadcaster()
+    mine, theirs = InvalidatingCache(hub, 60), InvalidatingCache(hub, 60)
+    theirs.set("k", "v")
+    evicted = threading.Event()
+    original = theirs._evict
+    theirs._evict = lambda key: (original(key), evicted.set())  # type: ignore[method-assign]
+
+    mine.invalidate("k")
+
+    assert evicted.wait(2)
+    assert theirs.get("k") is MISSING
+
+
+def test_invalidating_cache_does_not_store_a_load_that_raced_an_invalidation():
+    cache = InvalidatingCache(LocalBroadcaster(), 60)
+
+    def loader():
+        cache.invalidate("k")  # a writer changes the row while we read it
+        return "stale"
+
+    assert cache.get_or_load("k", loader) == "stale"
+    assert cache.get("k") is MISSING
+
+
+def test_redact_removes_keys_tokens_and_hashes():
+    line = ("key app-AbCdEfGhIjKlMnOpQrStUvWx dataset-AbCdEfGhIjKlMnOpQrStUvWx jwt eyJhbGc.eyJzdWIi.sig "
+            "hash $argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA password=hunter2 " + "ab" * 64)
+
+    cleaned = redact(line)
+
+    for secret in ("AbCdEfGhIjKlMnOpQrStUvWx", "eyJhbGc", "$argon2id$v=19", "hunter2", "ab" * 64):
+        assert secret not in cleaned
