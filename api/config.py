@@ -134,6 +134,11 @@ class Settings:
     sqlalchemy_pool_timeout: int = 10
     max_content_length_mb: int = 120
     trusted_proxy_count: int = 0
+    run_queue_timeout: int = 60
+    celery_worker_pool: str = "threads"
+    celery_worker_concurrency: int = 256
+    run_worker_lost_timeout: int = 10
+    run_heartbeat_interval: int = 2
     log_level: str = "INFO"
     log_format: str = "json"
     server_version: str = "1.13.2"
@@ -235,6 +240,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sqlalchemy_pool_timeout=_int(env, "SQLALCHEMY_POOL_TIMEOUT", 10, minimum=1),
         max_content_length_mb=_int(env, "MAX_REQUEST_BODY_MB", 120, minimum=1),
         trusted_proxy_count=_int(env, "TRUSTED_PROXY_COUNT", 0, maximum=10),
+        run_queue_timeout=_int(env, "RUN_QUEUE_TIMEOUT", 60, minimum=1),
+        celery_worker_pool=_choice(env, "CELERY_WORKER_POOL", "threads", ("threads", "prefork", "solo", "gevent")),
+        celery_worker_concurrency=_int(env, "CELERY_WORKER_CONCURRENCY", 256, minimum=1, maximum=4096),
+        run_worker_lost_timeout=_int(env, "RUN_WORKER_LOST_TIMEOUT", 10, minimum=2),
+        run_heartbeat_interval=_int(env, "RUN_HEARTBEAT_INTERVAL", 2, minimum=1),
         log_level=_choice(env, "LOG_LEVEL", "INFO", ("debug", "info", "warning", "error")).upper(),
         log_format=_choice(env, "LOG_FORMAT", "json", ("json", "text")),
     )

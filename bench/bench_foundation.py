@@ -157,6 +157,26 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(root_pid: int) -> float:
+    """User + system CPU seconds of a process and its direct children (gunicorn master + workers)."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # state ppid ... utime(11) stime(12)
+        if int(entry.name) == root_pid or int(fields[1]) == root_pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / _TICKS
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -292,25 +312,35 @@ def run_mode(mode: str, args: argparse.Namespace) -> ModeResult:
         print(f"   seeded in {time.monotonic() - started:.1f}s: 1 workspace, {args.apps} chat apps, 1 app key"
               + (f"; server logs kept in {tmp}" if args.keep_logs else ""), flush=True)
         targets = [
-            (BARE, bare.port, "/bare", None),
-            (PARAMS, real.port, "/v1/parameters", seeded.app_key),
-            (APPS, real.port, "/console/api/apps?page=1&limit=20", seeded.jwt),
+            (BARE, bare, "/bare", None),
+            (PARAMS, real, "/v1/parameters", seeded.app_key),
+            (APPS, real, "/console/api/apps?page=1&limit=20", seeded.jwt),
         ]
         sizes = {}
-        for label, port, path, token in targets:
+        for label, server, path, token in targets:
+            port = server.port
             status, data = _request(port, "GET", path, token=token)
             if status != 200:
                 raise RuntimeError(f"{label}: HTTP {status}: {data}")
             sizes[label] = _body_size(port, path, token)
         rows: list[Row] = []
         for concurrency in args.concurrency:
-            for label, port, path, token in targets:
-                headers = {"Authorization": f"Bearer {token}"} if token else None
-                result = run_load(HOST, port, path, headers=headers, concurrency=concurrency,
-                                  duration=args.duration, warmup=args.warmup, processes=args.client_procs)
+            # Rounds interleave the targets, so noise from other work on the machine hits all of them alike.
+            parts: dict[str, list[LoadResult]] = {label: [] for label, *_ in targets}
+            for _ in range(args.rounds):
+                for label, server, path, token in targets:
+                    headers = {"Authorization": f"Bearer {token}"} if token else None
+                    pid = server.proc.pid
+                    parts[label].append(run_load(HOST, server.port, path, headers=headers, concurrency=concurrency,
+                                                 duration=args.duration / args.rounds, warmup=args.warmup,
+                                                 processes=args.client_procs,
+                                                 probe=lambda pid=pid: tree_cpu_seconds(pid)))
+            for label, *_ in targets:
+                result = LoadResult.merge(parts[label])
                 rows.append(Row(label, concurrency, result, sizes[label]))
                 print(f"   {label:<24} c={concurrency:<3} {result.rps:9.1f} req/s  p50 {result.p50:7.2f} ms  "
-                      f"p99 {result.p99:7.2f} ms  errors {result.errors}", flush=True)
+                      f"p99 {result.p99:7.2f} ms  errors {result.errors}  server CPU "
+                      f"{result.probe_per_request_ms:.3f} ms/req", flush=True)
         for server in (real, bare):
             if server.proc.poll() is not None:
                 print(f"   WARNING: {server.name} died during the run:\n{server.log_tail()}")
@@ -323,23 +353,38 @@ def _ratio(a: LoadResult | None, b: LoadResult | None) -> float:
     return a.rps / b.rps if a and b and b.rps else float("nan")
 
 
+def _cpu_ratio(a: LoadResult | None, b: LoadResult | None) -> float:
+    return a.probe_per_request_ms / b.probe_per_request_ms if a and b and b.probe_per_request_ms else float("nan")
+
+
+def _loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+_LOAD_BEFORE = _loadavg()
+
+
 def report(results: list[ModeResult], args: argparse.Namespace) -> None:
-    line = "-" * 86
-    print(f"\nResults: {args.duration:g}s measured after {args.warmup:g}s warm-up per row; "
-          f"client: {args.client_procs} process(es), epoll keep-alive loop; {os.cpu_count()} CPU(s) shared")
+    line = "-" * 98
+    print(f"\nResults: {args.duration:g}s measured per row in {args.rounds} interleaved round(s), each after "
+          f"{args.warmup:g}s warm-up; client: {args.client_procs} process(es), epoll keep-alive loop; "
+          f"{os.cpu_count()} CPU(s) shared by client and servers")
+    print(f"load average before/after: {_LOAD_BEFORE} / {_loadavg()}  (other work on the machine skews all rows)")
     for res in results:
         print(f"\n{line}\nmode: {res.mode}   gunicorn gthread: {res.workers} worker(s) x {res.threads} threads"
               f"   (real and bare app, same settings)\n{line}")
         print(f"{'endpoint':<26}{'conc':>5}{'req/s':>11}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}"
-              f"{'body B':>8}{'x bare':>8}")
+              f"{'body B':>8}{'x bare':>8}{'CPU ms/req':>12}")
         for concurrency in args.concurrency:
             bare = res.get(BARE, concurrency)
             for row in (r for r in res.rows if r.concurrency == concurrency):
                 r = row.result
                 print(f"{row.label:<26}{concurrency:>5}{r.rps:>11.1f}{r.p50:>10.2f}{r.p99:>10.2f}{r.errors:>8}"
-                      f"{row.body_bytes:>8}{_ratio(r, bare):>8.2f}")
+                      f"{row.body_bytes:>8}{_ratio(r, bare):>8.2f}{r.probe_per_request_ms:>12.3f}")
             print(f"  ratio @c={concurrency}: parameters/bare = {_ratio(res.get(PARAMS, concurrency), bare):.2f}   "
-                  f"apps/bare = {_ratio(res.get(APPS, concurrency), bare):.2f}")
+                  f"apps/bare = {_ratio(res.get(APPS, concurrency), bare):.2f}   (server CPU per request: "
+                  f"parameters {_cpu_ratio(res.get(PARAMS, concurrency), bare):.1f}x bare, "
+                  f"apps {_cpu_ratio(res.get(APPS, concurrency), bare):.1f}x bare)")
         high, low = max(args.concurrency), min(args.concurrency)
         ratio = _ratio(res.get(PARAMS, high), res.get(BARE, high))
         params_low = res.get(PARAMS, low)
@@ -353,7 +398,9 @@ def report(results: list[ModeResult], args: argparse.Namespace) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=8.0, help="measured seconds per row (default 8)")
-    parser.add_argument("--warmup", type=float, default=1.5, help="warm-up seconds per row (default 1.5)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per round (default 1)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="interleaved rounds the duration is split into (default 2)")
     parser.add_argument("--mode", choices=("distributed", "embedded", "both"), default="both")
     parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 50],
                         help="comma-separated concurrencies (default 1,50)")

@@ -13,8 +13,10 @@ import multiprocessing
 import queue
 import selectors
 import socket
+import threading
 import time
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -24,6 +26,13 @@ class LoadResult:
     errors: int  # non-200 answers plus broken connections inside the window
     duration: float
     latencies_ms: list[float] = field(repr=False)  # sorted
+    probe_delta: float | None = None  # change of the caller's probe (e.g. server CPU seconds) over the window
+
+    @property
+    def probe_per_request_ms(self) -> float:
+        if self.probe_delta is None or not self.requests:
+            return float("nan")
+        return self.probe_delta / self.requests * 1000.0
 
     @property
     def rps(self) -> float:
@@ -34,6 +43,15 @@ class LoadResult:
             return float("nan")
         index = min(len(self.latencies_ms) - 1, max(0, round(q * len(self.latencies_ms)) - 1))
         return self.latencies_ms[index]
+
+    @classmethod
+    def merge(cls, parts: list[LoadResult]) -> LoadResult:
+        """One result from several measurement windows of the same target."""
+        latencies = sorted(x for part in parts for x in part.latencies_ms)
+        probes = [p.probe_delta for p in parts if p.probe_delta is not None]
+        return cls(requests=sum(p.requests for p in parts), errors=sum(p.errors for p in parts),
+                   duration=sum(p.duration for p in parts), latencies_ms=latencies,
+                   probe_delta=sum(probes) if len(probes) == len(parts) else None)
 
     @property
     def p50(self) -> float:
@@ -171,20 +189,36 @@ def _worker(host: str, port: int, request: bytes, n_conns: int, warmup: float, d
 
 
 def run_load(host: str, port: int, path: str, *, headers: dict[str, str] | None = None, concurrency: int = 1,
-             duration: float = 8.0, warmup: float = 2.0, processes: int = 2) -> LoadResult:
-    """Drive `concurrency` keep-alive connections for warmup + duration seconds; return the window's figures."""
+             duration: float = 8.0, warmup: float = 2.0, processes: int = 2,
+             probe: Callable[[], float] | None = None) -> LoadResult:
+    """Drive `concurrency` keep-alive connections for warmup + duration seconds; return the window's figures.
+
+    `probe` (optional) is read at the start and end of the measured window, e.g. the server's CPU seconds.
+    """
     request = build_request(host, port, path, headers)
     n_procs = max(1, min(processes, concurrency))
     shares = [concurrency // n_procs + (1 if i < concurrency % n_procs else 0) for i in range(n_procs)]
     ctx = multiprocessing.get_context("fork")
-    barrier = ctx.Barrier(n_procs)
+    barrier = ctx.Barrier(n_procs + 1)  # the clients and this process start the clock together
     results: multiprocessing.Queue = ctx.Queue()
     procs = [ctx.Process(target=_worker, args=(host, port, request, share, warmup, duration, barrier, results),
                          daemon=True) for share in shares]
     for proc in procs:
         proc.start()
     collected: list[tuple[int, int, bytes]] = []
+    probe_delta = None
     try:
+        try:
+            barrier.wait(timeout=60)
+        except threading.BrokenBarrierError:
+            pass  # a client could not connect; it reports the failure below
+        else:
+            if probe is not None:
+                start = time.perf_counter()
+                time.sleep(warmup)
+                before = probe()
+                time.sleep(max(0.0, start + warmup + duration - time.perf_counter()))
+                probe_delta = probe() - before
         deadline = time.monotonic() + warmup + duration + 90
         while len(collected) < n_procs:
             try:
@@ -211,4 +245,5 @@ def run_load(host: str, port: int, path: str, *, headers: dict[str, str] | None 
     if len(collected) < n_procs:
         errors += 1  # a client process died: make the row visibly suspect
     latencies.sort()
-    return LoadResult(requests=count, errors=errors, duration=duration, latencies_ms=latencies)
+    return LoadResult(requests=count, errors=errors, duration=duration, latencies_ms=latencies,
+                      probe_delta=probe_delta)

@@ -20,6 +20,7 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "360"))
 graceful_timeout = 30
 keepalive = 5
 accesslog = None  # the app logs each request itself, without query strings
+control_socket_disable = True  # gunicorn 27: one per-user socket would clash between local servers
 backlog = 2048
 
 if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -98,6 +98,10 @@ class Route:
         return _RULE_PARAM.findall(self.rule)
 
     @property
+    def uuid_params(self) -> list[str]:
+        return re.findall(r"<uuid:([^<>]+)>", self.rule)
+
+    @property
     def is_console(self) -> bool:
         return self.rule.startswith("/console/api/")
 
@@ -123,7 +127,9 @@ def api_routes(app: Any, prefixes: tuple[str, ...] = API_PREFIXES) -> list[Route
 
 def view_doc(app: Any, route: Route) -> dict[str, Any]:
     """The `@doc(...)` metadata of the view serving `route` ({} when undocumented)."""
-    view = app.view_functions[route.endpoint]
+    endpoint = route.endpoint or next(
+        r.endpoint for r in app.url_map.iter_rules() if r.rule == route.rule and route.method in (r.methods or ()))
+    view = app.view_functions[endpoint]
     target = getattr(getattr(view, "view_class", None), route.method.lower(), None) or view
     return getattr(target, "__apidoc__", None) or {}
 

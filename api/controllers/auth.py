@@ -67,13 +67,19 @@ class AppCaller:
 
 def _user_value(source: str) -> str | None:
     if source == "query":
-        return request.args.get("user")
-    if source == "form":
-        return request.form.get("user")
-    data = request.get_json(silent=True, force=True)
-    value = data.get("user") if isinstance(data, dict) else None
+        value = request.args.get("user")
+    elif source == "form":
+        value = request.form.get("user")
+    else:
+        try:
+            data = request.get_json(silent=True, force=True)
+        except RecursionError:  # too deeply nested: json_body answers 400 for the body itself
+            data = None
+        value = data.get("user") if isinstance(data, dict) else None
     if value is not None and not isinstance(value, str):
         raise InvalidInputError("user must be a string.", field="user")
+    if value is not None and "\x00" in value:  # PostgreSQL cannot store NUL: a 500 later
+        raise InvalidInputError("user must not contain NUL characters.", field="user")
     return value
 
 

@@ -16,10 +16,13 @@ from api.services.errors import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
+    PayloadTooLargeError,
     PermissionDeniedError,
+    RunFailedError,
     ServiceError,
     TooManyRequestsError,
     UnauthorizedError,
+    UnsupportedMediaTypeError,
 )
 
 logger = logging.getLogger(__name__)
@@ -31,6 +34,8 @@ _STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (PermissionDeniedError, 403),
     (NotFoundError, 404),
     (ConflictError, 409),
+    (PayloadTooLargeError, 413),
+    (UnsupportedMediaTypeError, 415),
     (TooManyRequestsError, 429),
 )
 _BAD_JSON = "Invalid JSON payload received or JSON payload is empty."
@@ -63,7 +68,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     @app.errorhandler(CoreError)
     def _domain_error(exc: ServiceError | CoreError) -> Response:
-        status = next((s for t, s in _STATUS_BY_ERROR if isinstance(exc, t)), 400)
+        status = exc.status if isinstance(exc, RunFailedError) else next(
+            (s for t, s in _STATUS_BY_ERROR if isinstance(exc, t)), 400)
         extra: dict[str, Any] = {}
         field = getattr(exc, "field", None)
         if field:

@@ -48,6 +48,19 @@ class CounterStore(Protocol):
     def ttl(self, key: str) -> int:
         """Seconds until `key` expires; 0 when missing."""
 
+    def set(self, key: str, value: str, *, ttl_seconds: int) -> None: ...
+
+    def get(self, key: str) -> str | None: ...
+
+    def acquire_slot(self, key: str, member: str, *, limit: int, stale_after: int) -> bool:
+        """Add `member` to the set `key` unless it already holds `limit` live members.
+
+        Members older than `stale_after` seconds are dropped first, so a crashed holder
+        cannot leak a slot forever.
+        """
+
+    def release_slot(self, key: str, member: str) -> None: ...
+
 
 class Dispatcher(Protocol):
     def send(self, task_name: str, *args: object) -> None:

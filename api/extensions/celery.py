@@ -9,6 +9,8 @@ shared by both modes.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,7 +23,10 @@ from api.extensions.database import db
 
 logger = logging.getLogger(__name__)
 
-TASK_MODULES = ("api.tasks.api_key_tasks",)
+TASK_MODULES = ("api.tasks.api_key_tasks", "api.tasks.run_tasks")
+# Periodic housekeeping: task name → seconds. Celery beat runs them in distributed mode
+# (`celery -A api.worker:celery beat`); the embedded dispatcher runs them on a timer thread.
+PERIODIC_TASKS = {"run.expire_stale_runs": 300.0}
 QUEUES = ("default", "dataset", "run")
 ROUTES = {"indexing.*": {"queue": "dataset"}, "run.*": {"queue": "run"}}
 
@@ -46,8 +51,13 @@ def init_app(app: Flask, settings: Settings) -> Celery:
         task_queues=[Queue(name) for name in QUEUES],
         task_routes=ROUTES,
         worker_prefetch_multiplier=1,
+        # Generation is I/O-bound streaming: one worker process runs many runs on threads, so the
+        # default `celery -A api.worker:celery worker` serves hundreds of concurrent streams.
+        worker_pool=settings.celery_worker_pool,
+        worker_concurrency=settings.celery_worker_concurrency,
         worker_hijack_root_logger=False,
         imports=TASK_MODULES,
+        beat_schedule={name: {"task": name, "schedule": seconds} for name, seconds in PERIODIC_TASKS.items()},
     )
     celery.set_default()
     app.extensions["celery"] = celery
@@ -63,19 +73,44 @@ class CeleryDispatcher:
 
 
 class ThreadDispatcher:
-    """Embedded mode: run the named task on a local pool through the same task object."""
+    """Embedded mode: run the named task on a local pool through the same task object.
 
-    def __init__(self, celery: Celery, threads: int) -> None:
+    Generation (queue `run`) gets its own large pool, as a Celery worker would give it its
+    threads; everything else shares a small one.
+    """
+
+    def __init__(self, celery: Celery, threads: int, run_threads: int) -> None:
         self._celery = celery
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="task")
+        self._run_pool = ThreadPoolExecutor(max_workers=run_threads, thread_name_prefix="run")
         self._loaded = False
+        self._periodic_started = False
 
     def send(self, task_name: str, *args: object) -> None:
         if not self._loaded:
             self._celery.loader.import_default_modules()
             self._loaded = True
         task = self._celery.tasks[task_name]
-        self._pool.submit(self._run, task, args)
+        pool = self._run_pool if getattr(task, "queue", None) == "run" else self._pool
+        pool.submit(self._run, task, args)
+
+    def start_periodic(self) -> None:
+        """Run PERIODIC_TASKS on a daemon timer thread (the embedded stand-in for celery beat)."""
+        if self._periodic_started:
+            return
+        self._periodic_started = True
+        due = {name: time.monotonic() + seconds for name, seconds in PERIODIC_TASKS.items()}
+
+        def loop() -> None:
+            while True:
+                time.sleep(5)
+                now = time.monotonic()
+                for name, at in due.items():
+                    if now >= at:
+                        due[name] = now + PERIODIC_TASKS[name]
+                        self.send(name)
+
+        threading.Thread(target=loop, name="periodic", daemon=True).start()
 
     @staticmethod
     def _run(task: Task, args: tuple[object, ...]) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, current_app
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.orm import Session
 
 from api.config import Settings
 from api.models.base import Base
@@ -46,3 +49,22 @@ def init_app(app: Flask, settings: Settings) -> None:
     if settings.is_sqlite:
         with app.app_context():
             sa.event.listen(db.engine, "connect", _sqlite_pragmas)
+
+
+def session_factory() -> Callable[[], AbstractContextManager[Session]]:
+    """A factory of short-lived sessions usable after the request ends (e.g. inside an SSE generator).
+
+    Call it while the app context is active; each `with factory() as session:` pushes that app's
+    context and removes the session afterwards, so no pooled connection is held in between.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    @contextmanager
+    def scope() -> Iterator[Session]:
+        with app.app_context():
+            try:
+                yield db.session
+            finally:
+                db.session.remove()
+
+    return scope

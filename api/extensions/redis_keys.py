@@ -25,3 +25,31 @@ def cache_api_key(token_digest: str) -> str:
 
 def cache_app(app_id: str) -> str:
     return f"cache:app:{app_id}"
+
+
+def run_owner(task_id: str) -> str:
+    return f"run:owner:{task_id}"
+
+
+def run_stop_flag(task_id: str) -> str:
+    return f"run:stop:{task_id}"
+
+
+def app_rpm(app_id: str, window: int) -> str:
+    return f"rate_limit:rpm:{app_id}:{window}"
+
+
+def app_rph(app_id: str, window: int) -> str:
+    return f"rate_limit:rph:{app_id}:{window}"
+
+
+def app_active_requests(app_id: str) -> str:
+    return f"rate_limit:active:{app_id}"
+
+
+def cache_model_config(config_id: str) -> str:
+    return f"cache:model_config:{config_id}"
+
+
+def cache_credentials(tenant_id: str, provider: str) -> str:
+    return f"cache:credentials:{tenant_id}:{provider}"

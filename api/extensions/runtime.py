@@ -54,7 +54,7 @@ def build_runtime(settings: Settings, celery: Celery) -> Runtime:
         client = None
         broadcaster = LocalBroadcaster()
         counters = LocalCounterStore()
-        dispatcher = ThreadDispatcher(celery, settings.embedded_worker_threads)
+        dispatcher = ThreadDispatcher(celery, settings.embedded_worker_threads, settings.celery_worker_concurrency)
     return Runtime(
         settings=settings, redis=client, counters=counters, broadcaster=broadcaster, dispatcher=dispatcher,
         storage=_storage(settings), cache=InvalidatingCache(broadcaster, settings.api_key_cache_ttl),

@@ -25,7 +25,7 @@ def get_parameters(snapshot: AppSnapshot, settings: Settings) -> dict[str, Any]:
     if config is None:
         raise AppUnavailableError()
     body: dict[str, Any] = {
-        "opening_statement": config.get("opening_statement") or None,
+        "opening_statement": config.get("opening_statement"),
         "suggested_questions": config.get("suggested_questions") or [],
         "user_input_form": config.get("user_input_form") or [],
     }

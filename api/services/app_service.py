@@ -67,11 +67,18 @@ def get_model_config(session: Session, app: App) -> AppModelConfig | None:
 
 
 def get_model_configs(session: Session, apps: list[App]) -> dict[str, AppModelConfig]:
-    """Live model configs of several apps in one query, keyed by config id."""
+    """Live model configs of several apps in one query, keyed by config id.
+
+    Loads only what the app list shows (model, pre_prompt, authorship): decoding every JSON column
+    of every row was the largest cost of `GET /console/api/apps`. Other attributes load on access.
+    """
     ids = [a.app_model_config_id for a in apps if a.app_model_config_id]
     if not ids:
         return {}
-    return {c.id: c for c in session.scalars(sa.select(AppModelConfig).where(AppModelConfig.id.in_(ids)))}
+    listed = sa.orm.load_only(AppModelConfig.model, AppModelConfig.pre_prompt, AppModelConfig.created_by,
+                              AppModelConfig.created_at, AppModelConfig.updated_by, AppModelConfig.updated_at)
+    return {c.id: c for c in session.scalars(sa.select(AppModelConfig).options(listed)
+                                             .where(AppModelConfig.id.in_(ids)))}
 
 
 def get_site(session: Session, app: App) -> Site | None:

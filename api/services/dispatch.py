@@ -12,7 +12,18 @@ from api.core.ports import Dispatcher
 
 class TaskName(StrEnum):
     TOUCH_API_KEY = "api_keys.touch_last_used"
+    EXECUTE_CHAT_RUN = "run.execute_chat"
+    GENERATE_CONVERSATION_NAME = "run.generate_conversation_name"
+    EXPIRE_STALE_RUNS = "run.expire_stale_runs"
 
 
 def enqueue_touch_api_key(dispatcher: Dispatcher, *, key_id: str, used_at: int) -> None:
     dispatcher.send(TaskName.TOUCH_API_KEY, key_id, used_at)
+
+
+def enqueue_chat_run(dispatcher: Dispatcher, *, message_id: str, task_id: str) -> None:
+    dispatcher.send(TaskName.EXECUTE_CHAT_RUN, message_id, task_id)
+
+
+def enqueue_conversation_name(dispatcher: Dispatcher, *, conversation_id: str) -> None:
+    dispatcher.send(TaskName.GENERATE_CONVERSATION_NAME, conversation_id)

@@ -57,6 +57,16 @@ class TooManyRequestsError(ServiceError):
         self.retry_after, self.limit, self.remaining = max(retry_after, 1), limit, remaining
 
 
+class PayloadTooLargeError(ServiceError):
+    code = "file_too_large"
+    default_message = "File size exceeded."
+
+
+class UnsupportedMediaTypeError(ServiceError):
+    code = "unsupported_file_type"
+    default_message = "File type not allowed."
+
+
 # ---- setup and authentication --------------------------------------------------------------
 class AlreadySetupError(PermissionDeniedError):
     code = "already_setup"
@@ -152,3 +162,70 @@ class MaxKeysExceededError(InvalidInputError):
 class EndUserNotFoundError(NotFoundError):
     code = "end_user_not_found"
     default_message = "End user not found."
+
+
+# ---- files, generation, conversations -------------------------------------------------------
+class FilenameNotExistsError(InvalidInputError):
+    code = "filename_not_exists_error"
+    default_message = "The specified filename does not exist."
+
+
+class NoFileUploadedError(InvalidInputError):
+    code = "no_file_uploaded"
+    default_message = "Please upload your file."
+
+
+class TooManyFilesError(InvalidInputError):
+    code = "too_many_files"
+    default_message = "Only one file is allowed."
+
+
+class StoredFileNotFoundError(NotFoundError):
+    code = "file_not_found"
+    default_message = "File not found."
+
+
+class NotChatAppError(InvalidInputError):
+    code = "not_chat_app"
+    default_message = "Please check if your app mode matches the right API route."
+
+
+class NotCompletionAppError(AppUnavailableError):
+    default_message = "Please check if your Completion app mode matches the right API route."
+
+
+class ProviderNotInitializeError(InvalidInputError):
+    code = "provider_not_initialize"
+    default_message = ("No valid model provider credentials found. Please go to Settings -> Model Provider to "
+                       "complete your provider credentials.")
+
+
+class ConversationNotFoundError(NotFoundError):
+    default_message = "Conversation Not Exists."
+
+
+class MessageNotFoundError(NotFoundError):
+    default_message = "Message Not Exists."
+
+
+class ConversationCompletedError(InvalidInputError):
+    code = "conversation_completed"
+    default_message = "The conversation has ended. Please start a new conversation."
+
+
+class SuggestedQuestionsDisabledError(InvalidInputError):
+    code = "bad_request"
+    default_message = "Suggested Questions Is Disabled."
+
+
+class CompletionRequestError(InvalidInputError):
+    code = "completion_request_error"
+    default_message = "Completion request failed."
+
+
+class RunFailedError(ServiceError):
+    """A blocking run ended with an `error` event; carries that event's code/status/message."""
+
+    def __init__(self, code: str, message: str, status: int) -> None:
+        super().__init__(message)
+        self.code, self.status = code, status

@@ -64,6 +64,7 @@ class AppSnapshot:
     author_name: str
     model_config: dict[str, Any] | None
     site: dict[str, Any] | None
+    model_config_id: str | None = None
 
 
 def _load_key(session: Session, digest: str) -> KeyRecord | None:
@@ -97,6 +98,7 @@ def load_snapshot(session: Session, app_id: str) -> AppSnapshot | None:
         use_icon_as_answer_icon=app.use_icon_as_answer_icon, api_rpm=app.api_rpm, api_rph=app.api_rph,
         max_active_requests=app.max_active_requests or 0, author_name=author or "",
         model_config=config.to_dict() if config else None, site=_site_dict(site),
+        model_config_id=config.id if config else None,
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import ROOT, VENV_BIN, Server, clean_env
+from tests.e2e.servers import ROOT, VENV_BIN, Server, clean_env
 from tests.helpers import PASSWORD, Console, Member, bearer
 
 pytestmark = pytest.mark.e2e
@@ -187,6 +187,19 @@ def test_ready_and_metrics(server: Server, http: httpx.Client) -> None:
     assert ready.json()["checks"] == expected
     assert metrics.status_code == 200
     assert "http_requests_total" in metrics.text
+
+
+def test_metrics_count_the_requests_of_every_worker(server: Server, http: httpx.Client) -> None:
+    # Only start-up probes call /health, and every worker answered some of them (see conftest).
+    served = [row for row in server.access_lines() if row[1:] == ("GET", "/health", 200)]
+
+    metrics = http.get("/metrics").text
+
+    samples = [float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+               if line.startswith("http_requests_total{") and 'endpoint="/health"' in line
+               and 'method="GET"' in line and 'status="200"' in line]
+    assert samples == [len(served)], metrics
+    assert len({row[0] for row in served}) == server.workers
 
 
 def test_deleted_key_stops_working_in_every_worker(server: Server, console: Console, owner: Member,

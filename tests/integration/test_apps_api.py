@@ -2,7 +2,7 @@ import pytest
 import sqlalchemy as sa
 
 from api.models.app import ApiToken
-from tests.helpers import Console, body, bearer
+from tests.helpers import Console, bearer, body
 
 APPS = "/console/api/apps"
 MODEL = {"provider": "openai", "name": "gpt-4o", "mode": "chat", "completion_params": {}}
@@ -21,9 +21,12 @@ def test_create_app_in_each_mode(client, owner, mode, has_config):
 
     app = body(response)
     assert response.status_code == 201
-    assert app["mode"] == mode and app["enable_api"] is True and app["enable_site"] is True
+    assert app["mode"] == mode
+    assert app["enable_api"] is True
+    assert app["enable_site"] is True
     assert (app["model_config"] is not None) is has_config
-    assert app["site"]["code"] and len(app["site"]["code"]) == 16
+    assert app["site"]["code"]
+    assert len(app["site"]["code"]) == 16
     assert app["api_base_url"].endswith("/v1")
 
 
@@ -88,7 +91,9 @@ def test_copy_app_duplicates_config_with_new_site(client, owner):
 
     copy = body(client.post(f"{APPS}/{app['id']}/copy", headers=owner.headers, json={"name": "Copy"}))
 
-    assert copy["id"] != app["id"] and copy["name"] == "Copy" and copy["mode"] == "completion"
+    assert copy["id"] != app["id"]
+    assert copy["name"] == "Copy"
+    assert copy["mode"] == "completion"
     assert copy["model_config"]["pre_prompt"] == "{{query}}"
     assert copy["site"]["code"] != app["site"]["code"]
 
@@ -107,9 +112,11 @@ def test_model_config_is_validated_and_served_by_parameters(client, owner):
     saved = client.post(f"{APPS}/{app['id']}/model-config", headers=owner.headers, json=config)
     params = body(client.get("/v1/parameters", headers=bearer(key)))
 
-    assert bad.status_code == 400 and body(bad)["params"] == "model.provider"
+    assert bad.status_code == 400
+    assert body(bad)["params"] == "model.provider"
     assert body(saved) == {"result": "success"}
-    assert params["opening_statement"] == "Hello!" and params["suggested_questions"] == ["What?"]
+    assert params["opening_statement"] == "Hello!"
+    assert params["suggested_questions"] == ["What?"]
     assert [next(iter(i.values()))["variable"] for i in params["user_input_form"]] == ["name", "tone"]
 
 
@@ -118,7 +125,8 @@ def test_model_config_on_workflow_app_is_app_not_found(client, owner):
 
     response = client.post(f"{APPS}/{app['id']}/model-config", headers=owner.headers, json={"model": MODEL})
 
-    assert response.status_code == 404 and body(response)["code"] == "app_not_found"
+    assert response.status_code == 404
+    assert body(response)["code"] == "app_not_found"
 
 
 def test_api_keys_are_returned_once_listed_masked_and_stored_hashed(client, owner, db_session):
@@ -129,9 +137,11 @@ def test_api_keys_are_returned_once_listed_masked_and_stored_hashed(client, owne
     listed = body(client.get(f"{APPS}/{app['id']}/api-keys", headers=owner.headers))["data"]
     stored = db_session.scalar(sa.select(ApiToken.token).where(ApiToken.id == created["id"]))
 
-    assert created["token"].startswith("app-") and len(created["token"]) == 28
+    assert created["token"].startswith("app-")
+    assert len(created["token"]) == 28
     assert listed == [{**created, "token": f"{created['token'][:8]}…{created['token'][-4:]}"}]
-    assert created["token"] not in stored and len(stored) == 64
+    assert created["token"] not in stored
+    assert len(stored) == 64
 
 
 def test_eleventh_app_key_is_max_keys_exceeded(client, owner):
@@ -217,5 +227,7 @@ def test_dataset_keys_are_workspace_wide_and_limited_to_ten(client, owner):
     listed = body(client.get("/console/api/datasets/api-keys", headers=owner.headers))["data"]
 
     assert body(over)["code"] == "max_keys_exceeded"
-    assert len(listed) == 10 and all(k["type"] == "dataset" and "…" in k["token"] for k in listed)
-    assert body(client.get("/console/api/datasets/api-base-info", headers=owner.headers))["api_base_url"].endswith("/v1")
+    assert len(listed) == 10
+    assert all(k["type"] == "dataset" and "…" in k["token"] for k in listed)
+    base = body(client.get("/console/api/datasets/api-base-info", headers=owner.headers))["api_base_url"]
+    assert base.endswith("/v1")

@@ -3,7 +3,7 @@ import sqlalchemy as sa
 from api.libs import passwords
 from api.libs.clock import utcnow
 from api.models.account import Account, Invitation
-from tests.helpers import PASSWORD, Console, body, bearer
+from tests.helpers import PASSWORD, Console, bearer, body
 
 LOGIN = "/console/api/login"
 
@@ -14,7 +14,8 @@ def test_setup_reports_not_started_then_finished(client):
     Console(client).setup_owner()
 
     status = body(client.get("/console/api/setup"))
-    assert status["step"] == "finished" and status["setup_at"]
+    assert status["step"] == "finished"
+    assert status["setup_at"]
 
 
 def test_setup_twice_is_forbidden_with_already_setup(client):
@@ -194,9 +195,11 @@ def test_activation_token_works_once_and_then_login_succeeds(client):
     first = client.post("/console/api/activate", json=payload)
     second = client.post("/console/api/activate", json=payload)
 
-    assert check["is_valid"] is True and check["data"]["workspace_id"] == owner.tenant_id
+    assert check["is_valid"] is True
+    assert check["data"]["workspace_id"] == owner.tenant_id
     assert first.status_code == 200
-    assert second.status_code == 400 and body(second)["code"] == "invalid_or_expired_token"
+    assert second.status_code == 400
+    assert body(second)["code"] == "invalid_or_expired_token"
     assert client.post(LOGIN, json={"email": email, "password": PASSWORD}).status_code == 200
 
 
@@ -238,4 +241,6 @@ def test_profile_and_name_change(client):
     profile = body(client.get("/console/api/account/profile", headers=owner.headers))
 
     assert renamed.status_code == 200
-    assert profile["name"] == "Renamed" and profile["email"] == owner.email and profile["is_password_set"] is True
+    assert profile["name"] == "Renamed"
+    assert profile["email"] == owner.email
+    assert profile["is_password_set"] is True

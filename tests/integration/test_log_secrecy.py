@@ -3,7 +3,7 @@
 import logging
 from urllib.parse import parse_qs, urlparse
 
-from tests.helpers import PASSWORD, Console, body, bearer
+from tests.helpers import PASSWORD, Console, bearer, body
 
 
 def test_full_flow_logs_no_secret(client, caplog):

@@ -16,11 +16,14 @@ def test_workspaces_list_and_create_and_switch(client):
     current = body(client.post("/console/api/workspaces/current", headers=owner.headers))
 
     assert created.status_code == 201
-    assert body(created)["role"] == "owner" and body(created)["current"] is True
+    assert body(created)["role"] == "owner"
+    assert body(created)["current"] is True
     assert {w["name"] for w in listed} == {"Owner's Workspace", "Second"}
     assert [w["current"] for w in listed if w["name"] == "Second"] == [True]
-    assert switched.status_code == 200 and body(switched)["new_tenant"]["id"] == owner.tenant_id
-    assert current["id"] == owner.tenant_id and current["role"] == "owner"
+    assert switched.status_code == 200
+    assert body(switched)["new_tenant"]["id"] == owner.tenant_id
+    assert current["id"] == owner.tenant_id
+    assert current["role"] == "owner"
 
 
 def test_switch_to_a_workspace_you_are_not_in_is_404(client):
@@ -55,8 +58,11 @@ def test_invite_returns_activation_link_and_lists_pending_member(client):
     members = body(client.get(MEMBERS, headers=owner.headers))["accounts"]
 
     url = result["invitation_results"][0]["url"]
-    assert result["result"] == "success" and result["tenant_id"] == owner.tenant_id
-    assert "/activate?" in url and "email=new%40example.com" in url and "token=" in url
+    assert result["result"] == "success"
+    assert result["tenant_id"] == owner.tenant_id
+    assert "/activate?" in url
+    assert "email=new%40example.com" in url
+    assert "token=" in url
     assert {(m["email"], m["role"], m["status"]) for m in members} >= {("new@example.com", "normal", "pending")}
 
 
@@ -94,7 +100,9 @@ def test_owner_changes_role_and_owner_transfer_demotes_to_admin(client):
     to_owner = client.put(f"{MEMBERS}/{member.account_id}/update-role", headers=owner.headers, json={"role": "owner"})
     roles = {m["email"]: m["role"] for m in body(client.get(MEMBERS, headers=member.headers))["accounts"]}
 
-    assert to_admin.status_code == 200 and same.status_code == 400 and to_owner.status_code == 200
+    assert to_admin.status_code == 200
+    assert same.status_code == 400
+    assert to_owner.status_code == 200
     assert roles == {"owner@example.com": "admin", "m@example.com": "owner"}
 
 

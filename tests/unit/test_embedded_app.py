@@ -5,7 +5,7 @@ from flask_migrate import upgrade
 
 from api.app import create_app
 from tests.conftest import embedded_settings
-from tests.helpers import Console, body, bearer
+from tests.helpers import Console, bearer, body
 
 
 @pytest.fixture
@@ -64,7 +64,8 @@ def test_http_errors_have_the_error_body(client, method, path, status, code):
     response = getattr(client, method)(path)
 
     assert response.status_code == status
-    assert set(body(response)) == {"code", "message", "status"} and body(response)["code"] == code
+    assert set(body(response)) == {"code", "message", "status"}
+    assert body(response)["code"] == code
 
 
 def test_oversize_body_is_413(app, client):
@@ -82,5 +83,6 @@ def test_ready_and_metrics(client):
     ready = client.get("/ready")
     metrics = client.get("/metrics").get_data(as_text=True)
 
-    assert ready.status_code == 200 and body(ready)["checks"] == {"database": "ok"}
+    assert ready.status_code == 200
+    assert body(ready)["checks"] == {"database": "ok"}
     assert 'http_requests_total{endpoint="/health",method="GET",status="200"}' in metrics

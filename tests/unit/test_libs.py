@@ -49,9 +49,11 @@ def test_verify_access_token_rejects_expired_tampered_and_foreign_tokens():
 def test_random_alnum_and_mask():
     token = "app-" + secret_tokens.random_alnum(24)
 
-    assert len(token) == 28 and token[4:].isalnum()
+    assert len(token) == 28
+    assert token[4:].isalnum()
     assert secret_tokens.mask(token) == f"{token[:8]}…{token[-4:]}"
-    assert secret_tokens.digest(token) != token and len(secret_tokens.digest(token)) == 64
+    assert secret_tokens.digest(token) != token
+    assert len(secret_tokens.digest(token)) == 64
 
 
 def test_uuid7_is_time_ordered_and_valid():

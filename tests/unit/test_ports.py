@@ -10,7 +10,8 @@ def test_local_counter_store_counts_and_expires():
     counters = LocalCounterStore()
 
     assert [counters.incr("k", ttl_seconds=60) for _ in range(3)] == [1, 2, 3]
-    assert counters.get_int("k") == 3 and 0 < counters.ttl("k") <= 60
+    assert counters.get_int("k") == 3
+    assert 0 < counters.ttl("k") <= 60
     counters.delete("k")
     assert counters.get_int("k") == 0
     counters.incr("gone", ttl_seconds=0)
@@ -62,3 +63,19 @@ def test_redact_removes_keys_tokens_and_hashes():
 
     for secret in ("AbCdEfGhIjKlMnOpQrStUvWx", "eyJhbGc", "$argon2id$v=19", "hunter2", "ab" * 64):
         assert secret not in cleaned
+
+
+def test_local_storage_roundtrip_and_refuses_keys_escaping_the_root(tmp_path):
+    import pytest
+
+    from api.extensions.storage import LocalStorage, StorageKeyError
+
+    storage = LocalStorage(tmp_path)
+    storage.save("upload_files/t/a.txt", b"hello")
+
+    assert storage.exists("upload_files/t/a.txt")
+    assert storage.load("upload_files/t/a.txt") == b"hello"
+    storage.delete("upload_files/t/a.txt")
+    assert not storage.exists("upload_files/t/a.txt")
+    with pytest.raises(StorageKeyError):
+        storage.save("../outside.txt", b"x")

@@ -7,4 +7,14 @@ from api.controllers.restful import Api
 bp = Blueprint("console", __name__, url_prefix="/console/api")
 api = Api(bp)
 
-from api.controllers.console import account, api_keys, apps, auth, members, setup, workspaces  # noqa: E402,F401
+from api.controllers.console import (  # noqa: E402,F401
+    account,
+    api_keys,
+    apps,
+    auth,
+    debug,
+    members,
+    model_providers,
+    setup,
+    workspaces,
+)

@@ -3,7 +3,7 @@
 from flask import Blueprint
 
 from api.controllers.restful import Api
-from api.controllers.service import app_info
+from api.controllers.service import app_info, chat, conversations, files
 
 PREFIXES = {"service_v1": "/v1", "service_api": "/api"}
 
@@ -13,7 +13,7 @@ def build_blueprints() -> list[Blueprint]:
     for name, prefix in PREFIXES.items():
         bp = Blueprint(name, __name__, url_prefix=prefix)
         api = Api(bp)
-        for module in (app_info,):
+        for module in (app_info, chat, conversations, files):
             module.register(api)
         blueprints.append(bp)
     return blueprints

@@ -56,6 +56,8 @@ class ModelConfigError(CoreError):
 
 def normalise_provider(provider: str) -> str:
     """`langgenius/openai/openai` → `openai`; short names pass through."""
+    if not isinstance(provider, str):  # a JSON number/list/object is no provider (and has no rsplit)
+        return ""
     return provider.rsplit("/", 1)[-1].strip() if provider else provider
 
 
@@ -86,6 +88,8 @@ def _model(config: dict[str, Any]) -> dict[str, Any]:
     name = model.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ModelConfigError("model.name", "model.name is required")
+    if len(name.strip()) > 255:  # app_model_configs.model_id is VARCHAR(255)
+        raise ModelConfigError("model.name", "model.name must be at most 255 characters")
     mode = model.get("mode") or "chat"
     if mode not in ("chat", "completion"):
         raise ModelConfigError("model.mode", "model.mode must be chat or completion")
@@ -93,7 +97,7 @@ def _model(config: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise ModelConfigError("model.completion_params", "model.completion_params must be of object type")
     stop = params.get("stop", [])
-    if not isinstance(stop, list) or len(stop) > 4:
+    if not isinstance(stop, list) or len(stop) > 4 or not all(isinstance(s, str) for s in stop):
         raise ModelConfigError("model.completion_params.stop", "stop must be a list of at most 4 strings")
     fallbacks = model.get("fallbacks") or []
     if not isinstance(fallbacks, list) or len(fallbacks) > 5:
@@ -201,6 +205,8 @@ def _dataset_configs(config: dict[str, Any]) -> dict[str, Any]:
 def _agent_mode(config: dict[str, Any], mode: str) -> dict[str, Any]:
     value = _dict(config, "agent_mode")
     enabled = value.get("enabled", mode == "agent-chat")
+    if not isinstance(enabled, bool):
+        raise ModelConfigError("agent_mode.enabled", "enabled in agent_mode must be of boolean type")
     strategy = value.get("strategy")
     if strategy not in (None, "function_call", "react", "router", "react_router"):
         raise ModelConfigError("agent_mode.strategy", "agent_mode.strategy is invalid")

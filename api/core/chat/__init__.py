@@ -1,0 +1,1 @@
+"""Chat and completion generation: input validation, prompt assembly, the run pipeline."""

@@ -1,0 +1,251 @@
+"""Executing a chat/completion run (the worker side; Celery task or embedded thread).
+
+Contract: claims the message with a conditional UPDATE (pending → running), so a redelivered
+or late task is a no-op; publishes `_claimed`, then heartbeats every RUN_HEARTBEAT_INTERVAL while
+it works, one `message` event per upstream chunk, and exactly one terminal event (`message_end`
+or `error`) — also on unexpected failures. The answer, usage, prices, latency, the model that
+answered and the final status (normal | stopped | error) are persisted before the terminal event.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from api.core.chat import pipeline
+from api.core.chat.prompt import Turn, build_chat_prompt, build_completion_prompt
+from api.core.model_runtime.entities import ImageInput, ModelTarget
+from api.core.model_runtime.errors import InvokeAuthorizationError, InvokeError, InvokeQuotaExceededError
+from api.core.model_runtime.resilience import CircuitBreaker, RetryPolicy
+from api.core.streaming import CLAIMED, HEARTBEAT
+from api.extensions import redis_keys
+from api.extensions.runtime import Runtime
+from api.libs.clock import to_timestamp, utcnow
+from api.models.app import App, AppModelConfig
+from api.models.conversation import Message, MessageFile
+from api.models.enums import AppMode
+from api.models.file import UploadFile
+from api.services import dispatch, provider_service
+from api.services.errors import ProviderNotInitializeError, ServiceError
+
+logger = logging.getLogger(__name__)
+HISTORY_LIMIT = 50
+_breaker = CircuitBreaker()
+_retry = RetryPolicy()
+
+
+class _Publisher:
+    def __init__(self, runtime: Runtime, task_id: str, envelope: dict[str, Any]) -> None:
+        self._topic = runtime.broadcaster.topic(redis_keys.run_topic(task_id))
+        self._envelope, self._task_id = envelope, task_id
+        self.terminal_sent = False
+
+    def raw(self, event: dict[str, Any]) -> None:
+        self._topic.publish(json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str).encode())
+
+    def event(self, name: str, **fields: Any) -> None:
+        body = {"event": name, **self._envelope, **fields}
+        if name != "error":
+            body["task_id"] = self._task_id
+        self.raw(body)
+        if name in ("message_end", "error"):
+            self.terminal_sent = True
+
+
+class _Heartbeat(threading.Thread):
+    def __init__(self, publisher: _Publisher, interval: float) -> None:
+        super().__init__(daemon=True, name="run-heartbeat")
+        self._publisher, self._interval, self._done = publisher, interval, threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(self._interval):
+            try:
+                self._publisher.raw({"event": HEARTBEAT})
+            except Exception:
+                logger.warning("heartbeat publish failed")
+
+    def stop(self) -> None:
+        self._done.set()
+
+
+def _claim(session: Session, message_id: str) -> Message | None:
+    claimed = session.execute(sa.update(Message).where(Message.id == message_id, Message.status == "pending")
+                              .values(status="running")).rowcount
+    session.commit()
+    return session.get(Message, message_id) if claimed == 1 else None
+
+
+def _config(session: Session, runtime: Runtime, message: Message) -> dict[str, Any]:
+    if message.override_model_configs:
+        return message.override_model_configs
+    config_id = message.app_model_config_id
+    row = runtime.cache.get_or_load(redis_keys.cache_model_config(config_id or ""),
+                                    lambda: session.get(AppModelConfig, config_id).to_dict() if config_id else None)
+    if row is None:
+        raise ProviderNotInitializeError("The app has no model configuration.")
+    return row
+
+
+def _targets(session: Session, runtime: Runtime, tenant_id: str, model: dict[str, Any]) -> list[ModelTarget]:
+    chain = [model, *(model.get("fallbacks") or [])]
+    targets, first_error = [], None
+    for item in chain:
+        try:
+            targets.append(provider_service.resolve_target(
+                session, cache=runtime.cache, secret_key=runtime.settings.secret_key, tenant_id=tenant_id,
+                provider=item["provider"], model=item["name"],
+                completion_params=item.get("completion_params", model.get("completion_params")),
+                mode=model.get("mode") or "chat"))
+        except ProviderNotInitializeError as exc:
+            first_error = first_error or exc
+    if not targets:
+        raise first_error or ProviderNotInitializeError()
+    return targets
+
+
+def _history(session: Session, message: Message) -> list[Turn]:
+    rows = session.execute(sa.select(Message.query, Message.answer).where(
+        Message.conversation_id == message.conversation_id, Message.id != message.id,
+        Message.status.in_(("normal", "stopped")), Message.created_at <= message.created_at)
+        .order_by(Message.created_at.desc()).limit(HISTORY_LIMIT)).all()
+    return [Turn(query=q, answer=a) for q, a in reversed(rows)]
+
+
+def _images(session: Session, runtime: Runtime, message: Message) -> tuple[ImageInput, ...]:
+    images = []
+    for file in session.scalars(sa.select(MessageFile).where(MessageFile.message_id == message.id,
+                                                             MessageFile.type == "image")):
+        if file.transfer_method == "remote_url" and file.url:
+            images.append(ImageInput(url=file.url))
+        elif file.upload_file_id:
+            upload = session.get(UploadFile, file.upload_file_id)
+            if upload is not None:
+                data = base64.b64encode(runtime.storage.load(upload.key)).decode()
+                images.append(ImageInput(url=f"data:{upload.mime_type or 'image/png'};base64,{data}"))
+    return tuple(images)
+
+
+def _prompt(session: Session, runtime: Runtime, message: Message, config: dict[str, Any], target: ModelTarget):
+    images = _images(session, runtime, message)
+    if message.app_mode == AppMode.COMPLETION:
+        return build_completion_prompt(pre_prompt=config.get("pre_prompt") or "", inputs=message.inputs or {},
+                                       query=message.query, images=images)
+    params = target.completion_params or {}
+    return build_chat_prompt(pre_prompt=config.get("pre_prompt") or "", inputs=message.inputs or {},
+                             query=message.query, history=_history(session, message), images=images,
+                             context_size=_int(target.credentials.get("context_size")),
+                             max_tokens=_int(params.get("max_tokens")))
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _error_fields(exc: Exception) -> tuple[str, int, str]:
+    if isinstance(exc, InvokeAuthorizationError):
+        return "completion_request_error", 400, "Incorrect API key provided"
+    if isinstance(exc, InvokeQuotaExceededError):
+        return "provider_quota_exceeded", 400, exc.message
+    if isinstance(exc, InvokeError | ServiceError):
+        return exc.code, 400, exc.message
+    return "internal_server_error", 500, "Internal Server Error, please contact support."
+
+
+def execute_chat_run(session: Session, *, runtime: Runtime, message_id: str, task_id: str) -> str:
+    """Run one claimed message to completion; returns the final status ("skipped" if not claimable)."""
+    message = _claim(session, message_id)
+    if message is None:
+        logger.info("run not claimable (already handled) message_id=%s", message_id)
+        return "skipped"
+    envelope: dict[str, Any] = {"conversation_id": message.conversation_id, "message_id": message.id,
+                                "created_at": to_timestamp(message.created_at) or 0}
+    if message.app_mode == AppMode.COMPLETION:
+        envelope.pop("conversation_id")
+    publisher = _Publisher(runtime, task_id, envelope)
+    publisher.raw({"event": CLAIMED})
+    heartbeat = _Heartbeat(publisher, runtime.settings.run_heartbeat_interval)
+    heartbeat.start()
+    status = "error"
+    try:
+        status = _generate(session, runtime, message, publisher, task_id)
+    except Exception as exc:  # every failure ends the stream with an error event and an error row
+        code, http_status, text = _error_fields(exc)
+        if http_status == 500:
+            logger.exception("run failed message_id=%s", message_id)
+        else:
+            logger.warning("run failed message_id=%s code=%s", message_id, code)
+        session.rollback()
+        session.execute(sa.update(Message).where(Message.id == message_id)
+                        .values(status="error", error=text, updated_at=utcnow()))
+        session.commit()
+        publisher.event("error", code=code, status=http_status, message=text)
+    finally:
+        heartbeat.stop()
+        if not publisher.terminal_sent:
+            publisher.event("error", code="internal_server_error", status=500, message="Internal Server Error")
+        runtime.counters.delete(redis_keys.run_stop_flag(task_id))
+    if status == "normal" and (message.message_metadata or {}).get("auto_generate_name"):
+        dispatch.enqueue_conversation_name(runtime.dispatcher, conversation_id=message.conversation_id)
+    return status
+
+
+def _generate(session: Session, runtime: Runtime, message: Message, publisher: _Publisher, task_id: str) -> str:
+    config = _config(session, runtime, message)
+    tenant_id = _tenant_of(session, message)
+    targets = _targets(session, runtime, tenant_id, config["model"])
+    messages = _prompt(session, runtime, message, config, targets[0])
+    stop_key = redis_keys.run_stop_flag(task_id)
+    session.commit()  # hand the pooled connection back while the model streams
+    finished: pipeline.Finished | None = None
+    for item in pipeline.generate(targets, messages, should_stop=lambda: runtime.counters.get(stop_key) is not None,
+                                  retry=_retry, breaker=_breaker):
+        if isinstance(item, pipeline.Delta):
+            publisher.event("message", id=message.id, answer=item.text, from_variable_selector=None)
+        else:
+            finished = item
+    assert finished is not None
+    usage = finished.usage
+    answered = finished.model or targets[0]
+    metadata = {"annotation_reply": None, "retriever_resources": [], "usage": usage.to_dict(),
+                "model": {"provider": answered.provider, "name": answered.name}}
+    status = "stopped" if finished.stopped else "normal"
+    message.answer, message.status = finished.answer, status
+    message.model_provider, message.model_id = answered.provider, answered.name
+    message.message = [{"role": m.role, "text": m.content} for m in messages]
+    message.message_tokens, message.answer_tokens = usage.prompt_tokens, usage.completion_tokens
+    message.message_unit_price, message.message_price_unit = usage.prompt_unit_price, usage.prompt_price_unit
+    message.answer_unit_price, message.answer_price_unit = usage.completion_unit_price, usage.completion_price_unit
+    message.total_price, message.currency = usage.total_price, usage.currency
+    message.provider_response_latency = usage.latency
+    message.message_metadata = {**(message.message_metadata or {}), **metadata}
+    session.commit()
+    publisher.event("message_end", id=message.id, metadata=metadata, files=None)
+    return status
+
+
+def _tenant_of(session: Session, message: Message) -> str:
+    return session.scalar(sa.select(App.tenant_id).where(App.id == message.app_id)) or ""
+
+
+STALE_AFTER_SECONDS = 1260  # the run task's hard time limit: nothing legitimately runs longer
+
+
+def expire_stale_runs(session: Session) -> int:
+    """Mark messages still pending/running past the hard time limit as errors (their worker died
+    while nobody was listening). Idempotent. Commits; returns how many it expired."""
+    cutoff = utcnow() - timedelta(seconds=STALE_AFTER_SECONDS)
+    count = session.execute(sa.update(Message).where(Message.status.in_(("pending", "running")),
+                                                     Message.created_at < cutoff)
+                            .values(status="error", error="The run was interrupted.", updated_at=utcnow())).rowcount
+    session.commit()
+    return count

@@ -1,0 +1,268 @@
+"""Starting, streaming, awaiting and stopping chat/completion runs (the API side).
+
+Flow (architecture §3.7): `start_chat_run` validates, takes rate-limit slots, persists the
+conversation and a `pending` message, records who may stop it, and returns a RunHandle.
+`stream_events` subscribes to the run's topic FIRST, then dispatches the worker task, and relays
+events until a terminal one; it always ends with `message_end` or `error` (worker lost, Redis
+dropped) and always gives the active-request slot back. `wait_for_result` folds the same stream
+into Dify's blocking body. Generation itself runs in run_execution_service (a Celery worker or a
+local thread), so a client that disconnects never leaves a message pending.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from api.core.app.model_config import ModelConfigError, validate_model_config
+from api.core.chat.inputs import InputValidationError, validate_inputs
+from api.core.chat.prompt import conversation_name
+from api.core.streaming import RelayFailure, RelayTimeouts, relay
+from api.extensions import redis_keys
+from api.extensions.database import session_factory
+from api.extensions.runtime import Runtime
+from api.libs.clock import to_timestamp, utcnow
+from api.libs.uuid7 import is_uuid
+from api.models.conversation import Conversation, Message, MessageFile
+from api.models.enums import AppMode
+from api.services import dispatch, file_service, rate_limit_service
+from api.services.errors import (
+    AppUnavailableError,
+    ConversationNotFoundError,
+    InvalidInputError,
+    NotChatAppError,
+    RunFailedError,
+)
+from api.services.service_auth_service import AppSnapshot
+
+logger = logging.getLogger(__name__)
+OWNER_TTL = 1800
+STOP_TTL = 600
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who runs the turn: an end user (service API) or an account (console debugger)."""
+
+    end_user_id: str | None = None
+    account_id: str | None = None
+
+    @property
+    def owner(self) -> str:
+        return f"end-user-{self.end_user_id}" if self.end_user_id else f"account-{self.account_id}"
+
+
+@dataclass
+class RunHandle:
+    task_id: str
+    message_id: str
+    conversation_id: str
+    app_id: str
+    mode: str
+    created_at: int
+    slot: rate_limit_service.Slot | None
+    session_scope: Callable[[], AbstractContextManager[Session]]
+    envelope: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_mode(snapshot: AppSnapshot, route: str) -> None:
+    if route == "chat":
+        if snapshot.mode not in (AppMode.CHAT, AppMode.AGENT_CHAT, AppMode.ADVANCED_CHAT):
+            raise NotChatAppError()
+        if snapshot.mode != AppMode.CHAT:
+            raise AppUnavailableError(f"{snapshot.mode} apps are not supported by this server yet.")
+    elif snapshot.mode != AppMode.COMPLETION:
+        raise AppUnavailableError("Please check if your Completion app mode matches the right API route.")
+
+
+def _model_config(snapshot: AppSnapshot, override: dict[str, Any] | None) -> dict[str, Any]:
+    if override is not None:
+        try:
+            return validate_model_config(snapshot.mode, override)
+        except ModelConfigError as exc:
+            raise InvalidInputError(exc.message, field=f"model_config.{exc.field}")
+    if snapshot.model_config is None:
+        raise AppUnavailableError()
+    return snapshot.model_config
+
+
+def _conversation(session: Session, snapshot: AppSnapshot, caller: Caller, conversation_id: str | None
+                  ) -> Conversation | None:
+    if not conversation_id:
+        return None
+    if not is_uuid(conversation_id):
+        raise InvalidInputError("conversation_id must be a valid UUID", field="conversation_id")
+    cond = [Conversation.id == conversation_id, Conversation.app_id == snapshot.id, Conversation.is_deleted.is_(False)]
+    cond.append(Conversation.from_end_user_id == caller.end_user_id if caller.end_user_id
+                else Conversation.from_account_id == caller.account_id)
+    conversation = session.scalar(sa.select(Conversation).where(*cond))
+    if conversation is None:
+        raise ConversationNotFoundError()
+    return conversation
+
+
+def start_chat_run(session: Session, *, runtime: Runtime, snapshot: AppSnapshot, caller: Caller, route: str,
+                   query: str, inputs: dict[str, Any], conversation_id: str | None, files: list[Any] | None,
+                   invoke_from: str, auto_generate_name: bool = True,
+                   model_config_override: dict[str, Any] | None = None) -> RunHandle:
+    """Validate a chat/completion request and persist its pending message.
+
+    Writes: conversations (new ones), messages (status pending), message_files; commits once;
+    sets the run's owner key. Takes an active-request slot (given back by stream_events).
+    Raises: NotChatAppError / AppUnavailableError (mode, missing config), InvalidInputError
+    (inputs, files, ids), ConversationNotFoundError, TooManyRequestsError (limits).
+    """
+    _check_mode(snapshot, route)
+    config = _model_config(snapshot, model_config_override)
+    conversation = _conversation(session, snapshot, caller, conversation_id) if route == "chat" else None
+    try:
+        clean_inputs = conversation.inputs if conversation is not None else validate_inputs(
+            config.get("user_input_form") or [], inputs or {})
+    except InputValidationError as exc:
+        raise InvalidInputError(exc.message, field=exc.field)
+    specs = file_service.resolve_message_files(session, tenant_id=snapshot.tenant_id,
+                                               file_upload=config.get("file_upload"), files=files)
+    slot = rate_limit_service.acquire(runtime.counters, runtime.settings, snapshot)
+    try:
+        handle = _persist(session, snapshot, caller, config, conversation, clean_inputs, query, specs,
+                          invoke_from, auto_generate_name, model_config_override is not None)
+    except BaseException:
+        rate_limit_service.release(runtime.counters, slot)
+        raise
+    handle.slot = slot
+    runtime.counters.set(redis_keys.run_owner(handle.task_id), caller.owner, ttl_seconds=OWNER_TTL)
+    return handle
+
+
+def _persist(session: Session, snapshot: AppSnapshot, caller: Caller, config: dict[str, Any],
+             conversation: Conversation | None, inputs: dict[str, Any], query: str,
+             specs: list[file_service.MessageFileSpec], invoke_from: str, auto_generate_name: bool,
+             is_override: bool) -> RunHandle:
+    from_source = "api" if caller.end_user_id else "console"
+    model = config["model"]
+    if conversation is None:
+        conversation = Conversation(
+            app_id=snapshot.id, mode=snapshot.mode, name=conversation_name(query) if snapshot.mode != "completion"
+            else "", inputs=inputs, model_provider=model["provider"], model_id=model["name"],
+            introduction=config.get("opening_statement") or "", status="normal", invoke_from=invoke_from,
+            from_source=from_source, from_end_user_id=caller.end_user_id, from_account_id=caller.account_id,
+            override_model_configs=config if is_override else None)
+        session.add(conversation)
+        session.flush()
+    conversation.dialogue_count += 1
+    conversation.updated_at = utcnow()
+    task_id = str(uuid.uuid4())
+    metadata = {"auto_generate_name": auto_generate_name and conversation.dialogue_count == 1}
+    message = Message(
+        app_id=snapshot.id, conversation_id=conversation.id, inputs=inputs, query=query,
+        model_provider=model["provider"], model_id=model["name"], status="pending", invoke_from=invoke_from,
+        from_source=from_source, from_end_user_id=caller.end_user_id, from_account_id=caller.account_id,
+        app_mode=snapshot.mode, task_id=task_id, message_metadata=metadata,
+        override_model_configs=config if is_override else None,
+        app_model_config_id=None if is_override else snapshot.model_config_id)
+    session.add(message)
+    session.flush()
+    for spec in specs:
+        session.add(MessageFile(message_id=message.id, type=spec.type, transfer_method=spec.transfer_method,
+                                url=spec.url, upload_file_id=spec.upload_file_id, belongs_to="user",
+                                created_by_role="end_user" if caller.end_user_id else "account",
+                                created_by=caller.end_user_id or caller.account_id or "", created_at=utcnow()))
+    session.commit()
+    created_at = to_timestamp(message.created_at) or 0
+    envelope = {"conversation_id": conversation.id, "message_id": message.id, "created_at": created_at}
+    if snapshot.mode == AppMode.COMPLETION:
+        envelope.pop("conversation_id")
+    return RunHandle(task_id=task_id, message_id=message.id, conversation_id=conversation.id, app_id=snapshot.id,
+                     mode=snapshot.mode, created_at=created_at, slot=None, session_scope=session_factory(),
+                     envelope=envelope)
+
+
+def _error_event(handle: RunHandle, code: str, message: str, status: int) -> dict[str, Any]:
+    return {"event": "error", **handle.envelope, "code": code, "status": status, "message": message}
+
+
+def _mark_failed(handle: RunHandle, reason: str) -> None:
+    with handle.session_scope() as session:
+        session.execute(sa.update(Message).where(Message.id == handle.message_id,
+                                                 Message.status.in_(("pending", "running")))
+                        .values(status="error", error=reason, updated_at=utcnow()))
+        session.commit()
+
+
+def stream_events(handle: RunHandle, runtime: Runtime, timeouts: RelayTimeouts | None = None
+                  ) -> Iterator[dict[str, Any] | None]:
+    """Subscribe, dispatch, relay; see the module docstring. `None` items are keep-alive pings."""
+    subscription = runtime.broadcaster.topic(redis_keys.run_topic(handle.task_id)).subscribe()
+
+    def on_failure(failure: RelayFailure) -> dict[str, Any]:
+        logger.warning("run relay failed task_id=%s reason=%s", handle.task_id, failure.reason)
+        try:
+            _mark_failed(handle, failure.message)
+        except Exception:
+            logger.exception("could not mark message failed message_id=%s", handle.message_id)
+        return _error_event(handle, "internal_server_error", failure.message, 500)
+
+    try:
+        try:
+            dispatch.enqueue_chat_run(runtime.dispatcher, message_id=handle.message_id, task_id=handle.task_id)
+        except Exception:
+            logger.exception("could not dispatch run task_id=%s", handle.task_id)
+            yield on_failure(RelayFailure("dispatch", "The request could not be queued."))
+            return
+        yield from relay(subscription, timeouts=timeouts or run_timeouts(runtime), on_failure=on_failure)
+    finally:
+        try:
+            subscription.close()
+        finally:
+            rate_limit_service.release(runtime.counters, handle.slot)
+
+
+def run_timeouts(runtime: Runtime) -> RelayTimeouts:
+    settings = runtime.settings
+    return RelayTimeouts(ping_interval=10.0, queue_timeout=float(settings.run_queue_timeout),
+                         lost_timeout=float(settings.run_worker_lost_timeout), idle_timeout=300.0)
+
+
+def wait_for_result(handle: RunHandle, runtime: Runtime) -> dict[str, Any]:
+    """Drain the stream and build Dify's blocking body. Raises RunFailedError on an `error` event."""
+    answer: list[str] = []
+    end: dict[str, Any] | None = None
+    for event in stream_events(handle, runtime):
+        if event is None:
+            continue
+        name = event.get("event")
+        if name == "message":
+            answer.append(event.get("answer", ""))
+        elif name == "message_replace":
+            answer = [event.get("answer", "")]
+        elif name == "message_end":
+            end = event
+        elif name == "error":
+            raise RunFailedError(event["code"], event["message"], event["status"])
+    metadata = (end or {}).get("metadata") or {}
+    body: dict[str, Any] = {"event": "message", "task_id": handle.task_id, "id": handle.message_id,
+                            "message_id": handle.message_id, "conversation_id": handle.conversation_id,
+                            "mode": handle.mode, "answer": "".join(answer), "metadata": metadata,
+                            "created_at": handle.created_at}
+    if handle.mode == AppMode.COMPLETION:
+        body.pop("conversation_id")
+    return body
+
+
+def stop_run(runtime: Runtime, *, task_id: str, caller: Caller) -> None:
+    """Ask the worker to end the run after the current chunk, if `caller` started it (else a no-op)."""
+    owner = runtime.counters.get(redis_keys.run_owner(task_id))
+    if owner is not None and owner == caller.owner:
+        runtime.counters.set(redis_keys.run_stop_flag(task_id), "1", ttl_seconds=STOP_TTL)
+
+
+def encode(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str).encode()

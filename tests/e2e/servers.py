@@ -1,0 +1,201 @@
+"""Starting, watching and stopping real server processes for the end-to-end tests.
+
+Each process runs in its own process group (killed as a whole by `stop`) with its output in a file;
+gunicorn also writes an access log naming the worker pid of every request, so tests can tell which
+worker processes answered.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / ".venv" / "bin"
+START_TIMEOUT = 30.0
+# Variables of the caller's environment that would change the mode or the storage of a server under test.
+_SCRUBBED = ("SECRET_KEY", "STORAGE_DIR", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "VECTOR_STORE",
+             "GUNICORN_WORKERS", "GUNICORN_THREADS", "BIND", "PROMETHEUS_MULTIPROC_DIR", "SERVICE_API_URL",
+             "CONSOLE_API_URL", "FILES_URL", "STORAGE_TYPE", "FLASK_APP")
+_ACCESS_LOG_FORMAT = "%(p)s %(m)s %(U)s %(s)s"
+_ACCESS_LINE = re.compile(r"^<(\d+)> (\S+) (\S+) (\d{3})$")
+_PR_SET_PDEATHSIG = 1
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    env.update(LOG_LEVEL="info", LOG_FORMAT="text", PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def tail(path: Path, lines: int = 60) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return f"<{path} unreadable>"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen
+    log: Path
+
+    def tail(self, lines: int = 60) -> str:
+        return f"----- {self.name} (pid {self.popen.pid}, exit {self.popen.poll()}) {self.log} -----\n" + tail(
+            self.log, lines)
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if the test runner dies without tearing down (Linux only)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+
+
+def start(name: str, args: list[str], env: dict[str, str], logs: Path) -> Proc:
+    log = logs / f"{name}.log"
+    with log.open("wb") as out:
+        popen = subprocess.Popen(args, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                 stderr=subprocess.STDOUT, start_new_session=True,
+                                 preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+    return Proc(name, popen, log)
+
+
+def stop(proc: Proc) -> None:
+    """SIGTERM the process group, then SIGKILL whatever is left of it."""
+    try:
+        pgid = os.getpgid(proc.popen.pid)
+    except ProcessLookupError:
+        pgid = proc.popen.pid
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.popen.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        try:  # the leader is gone; make sure none of its children survive it
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        break
+
+
+def run(args: list[str], env: dict[str, str], logs: Path, name: str, timeout: float = 60.0) -> None:
+    log = logs / f"{name}.log"
+    with log.open("wb") as out:
+        result = subprocess.run(args, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, timeout=timeout, check=False)
+    if result.returncode != 0:
+        pytest.fail(f"{' '.join(args)} exited {result.returncode}\n{tail(log)}", pytrace=False)
+
+
+@dataclass
+class Server:
+    mode: str
+    base_url: str
+    workers: int
+    access_log: Path
+    procs: list[Proc] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # what the processes were started with (for restarts)
+    logs: Path | None = None
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=10.0, **kwargs)  # type: ignore[arg-type]
+
+    def access_offset(self) -> int:
+        return self.access_log.stat().st_size if self.access_log.exists() else 0
+
+    def access_lines(self, since: int = 0) -> list[tuple[int, str, str, int]]:
+        """(worker pid, method, path, status) of each request logged after byte offset `since`."""
+        with self.access_log.open("rb") as fh:
+            fh.seek(since)
+            text = fh.read().decode(errors="replace")
+        rows = []
+        for line in text.splitlines():
+            match = _ACCESS_LINE.match(line.strip())
+            if match:
+                rows.append((int(match[1]), match[2], match[3], int(match[4])))
+        return rows
+
+
+def gunicorn(port: int, access_log: Path) -> list[str]:
+    # The access log (worker pid, path, status) lets tests see which worker process answered.
+    return [str(VENV_BIN / "gunicorn"), "-c", "docker/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+            "--access-logfile", str(access_log), "--access-logformat", _ACCESS_LOG_FORMAT, "api.wsgi:app"]
+
+
+def celery_worker(env: dict[str, str], logs: Path, name: str = "celery") -> Proc:
+    """Start a Celery worker process (threads pool) consuming every queue of the app."""
+    return start(name, [str(VENV_BIN / "celery"), "-A", "api.worker:celery", "worker", "--loglevel=INFO",
+                        "--concurrency=2", "--pool=threads", "-n", f"e2e-{secrets.token_hex(4)}@%h",
+                        "--without-gossip", "--without-mingle"], env, logs)
+
+
+def wait_healthy(server: Server) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    last: object = None
+    while time.monotonic() < deadline:
+        dead = [p for p in server.procs if p.popen.poll() is not None]
+        if dead:
+            pytest.fail(f"{server.mode} server died during start-up\n" + "\n".join(p.tail() for p in dead),
+                        pytrace=False)
+        try:
+            response = httpx.get(server.base_url + "/health", timeout=2.0)
+            if response.status_code == 200 and _every_worker_answers_health(server, deadline):
+                return
+            last = response.status_code if response.status_code != 200 else "not every worker answered /health"
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.1)
+    pytest.fail(f"{server.mode} server not healthy after {START_TIMEOUT}s (last: {last!r})\n"
+                + "\n".join(p.tail() for p in server.procs), pytrace=False)
+
+
+def _every_worker_answers_health(server: Server, deadline: float) -> bool:
+    """Gunicorn workers import the app on their own; wait until each one has answered /health."""
+    pids: set[int] = set()
+    with (httpx.Client(base_url=server.base_url, timeout=2.0, limits=httpx.Limits(max_keepalive_connections=0))
+          as client, ThreadPoolExecutor(max_workers=4) as pool):
+        while time.monotonic() < deadline:
+            list(pool.map(lambda _: client.get("/health"), range(8)))
+            time.sleep(0.05)  # gunicorn writes the access line just after the response
+            pids = {row[0] for row in server.access_lines() if row[2] == "/health" and row[3] == 200}
+            if len(pids) >= server.workers:
+                return True
+    return False
+
+
+def wait_worker_ready(proc: Proc) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.popen.poll() is not None:
+            pytest.fail(f"celery worker exited during start-up\n{proc.tail()}", pytrace=False)
+        if re.search(r"@\S+ ready\.", proc.log.read_text(errors="replace")):
+            return
+        time.sleep(0.1)
+    pytest.fail(f"celery worker not ready after {START_TIMEOUT}s\n{proc.tail()}", pytrace=False)

@@ -1,0 +1,106 @@
+"""A fully populated workspace for the route-walking tests (tenant isolation, bad input).
+
+Built through the HTTP API where one exists; rows no API creates without a model run and a worker
+(an end user, a conversation with a message, a running task's owner key) are written by the same
+service code or models the API uses.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+
+from api.extensions import redis_keys
+from api.extensions.runtime import get_runtime
+from api.libs import crypto
+from api.models.conversation import Conversation, Message
+from api.models.provider import ProviderCredential
+from api.services import service_auth_service
+from api.services.run_service import Caller
+from tests.helpers import Console, Member, body
+
+MODES = ("chat", "completion", "workflow")
+
+
+@dataclass
+class Seed:
+    owner: Member
+    member: Member  # invited as `normal`
+    apps: dict[str, dict[str, Any]]  # mode -> app detail
+    app_key_id: str
+    app_key: str
+    dataset_key_id: str
+    end_user_id: str
+    conversation_id: str
+    message_id: str
+    task_id: str  # a run of the end user, still owned (its stop flag must stay unset unless the end user stops it)
+    provider_secret: str
+
+    def app_id(self, mode: str = "chat") -> str:
+        return self.apps[mode]["id"]
+
+
+def _created(response: Any) -> dict[str, Any]:
+    assert response.status_code in (200, 201), body(response)
+    return body(response)
+
+
+def seed_workspace(console: Console, db_session: Any, app: Flask, owner: Member, llm_url: str, *, tag: str,
+                   member_email: str) -> Seed:
+    """Fill `owner`'s current workspace: an app per mode (named with `tag`), an app key, a dataset key, a
+    `normal` member, OpenAI credentials pointing at `llm_url`, an end user with a conversation, a message and
+    a registered running task."""
+    apps = {mode: console.create_app(owner, mode=mode, name=f"{tag}-{mode}-app") for mode in MODES}
+    app_key = _created(console.call("post", f"/apps/{apps['chat']['id']}/api-keys", token=owner.token))
+    dataset_key = _created(console.call("post", "/datasets/api-keys", token=owner.token))
+    member = console.invite(owner, member_email, "normal")
+    secret = f"sk-{tag}-{uuid.uuid4().hex}"
+    store_provider_credentials(db_session, app, owner.tenant_id, "openai",
+                               {"openai_api_key": secret, "openai_api_base": llm_url})
+    snapshot = service_auth_service.load_snapshot(db_session, apps["chat"]["id"])
+    assert snapshot is not None
+    end_user = service_auth_service.get_or_create_end_user(db_session, snapshot=snapshot, user=f"{tag}-end-user",
+                                                           required=True)
+    conversation = Conversation(app_id=snapshot.id, mode="chat", name=f"{tag}-conversation", inputs={},
+                                model_provider="openai", model_id="gpt-4o", status="normal",
+                                invoke_from="service-api", from_source="api", from_end_user_id=end_user.id,
+                                dialogue_count=1)
+    db_session.add(conversation)
+    db_session.flush()
+    task_id = str(uuid.uuid4())
+    message = Message(app_id=snapshot.id, conversation_id=conversation.id, inputs={}, query="hello",
+                      answer=f"{tag}-answer", model_provider="openai", model_id="gpt-4o", status="normal",
+                      invoke_from="service-api", from_source="api", from_end_user_id=end_user.id, app_mode="chat",
+                      task_id=task_id)
+    db_session.add(message)
+    db_session.commit()
+    with app.app_context():
+        get_runtime().counters.set(redis_keys.run_owner(task_id), Caller(end_user_id=end_user.id).owner,
+                                   ttl_seconds=3600)
+    return Seed(owner=owner, member=member, apps=apps, app_key_id=app_key["id"], app_key=app_key["token"],
+                dataset_key_id=dataset_key["id"], end_user_id=end_user.id, conversation_id=conversation.id,
+                message_id=message.id, task_id=task_id, provider_secret=secret)
+
+
+def store_provider_credentials(db_session: Any, app: Flask, tenant_id: str, provider: str,
+                               credentials: dict[str, Any]) -> None:
+    """Store provider-level credentials as provider_service does, without its validation call."""
+    with app.app_context():
+        secret_key = get_runtime().settings.secret_key
+    row = db_session.scalar(sa.select(ProviderCredential).where(ProviderCredential.tenant_id == tenant_id,
+                                                                ProviderCredential.provider_name == provider))
+    if row is None:
+        row = ProviderCredential(tenant_id=tenant_id, provider_name=provider, encrypted_config="")
+        db_session.add(row)
+    row.encrypted_config = crypto.encrypt(secret_key, json.dumps(credentials))
+    db_session.commit()
+
+
+def stop_requested(app: Flask, task_id: str) -> bool:
+    with app.app_context():
+        return get_runtime().counters.get(redis_keys.run_stop_flag(task_id)) is not None

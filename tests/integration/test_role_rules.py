@@ -1,0 +1,330 @@
+"""Role rules of every console write route, table-driven and checked against the URL map.
+
+Dify's capabilities (workspace_service PRIVILEGED / EDITORS / APP_READERS): editors (owner, admin, editor) edit
+apps and create app keys; owner/admin manage keys, API access, the workspace name and invitations; only the owner
+changes roles or removes members. A forbidden call answers 403 `forbidden` and changes nothing. A console write
+route missing from the tables below fails `test_role_table_covers_every_console_write_route`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tests.fakes.llm_server import FakeLLMServer, start_llm_server
+from tests.helpers import PASSWORD, Console, Member, Route, api_routes, body
+from tests.integration.seed import store_provider_credentials
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+ROLES = ("owner", "admin", "editor", "normal", "dataset_operator")
+OWNER = frozenset({"owner"})
+PRIVILEGED = frozenset({"owner", "admin"})
+EDITORS = frozenset({"owner", "admin", "editor"})
+APP_READERS = frozenset({"owner", "admin", "editor", "normal"})
+EVERYONE = frozenset(ROLES)
+
+
+@dataclass
+class Workspace:
+    """One workspace with a member of every role; builds fresh targets so each call starts clean."""
+
+    console: Console
+    llm_url: str
+    store_credentials: Callable[[str, dict[str, Any]], None]
+    members: dict[str, Member] = field(default_factory=dict)
+
+    @property
+    def owner(self) -> Member:
+        return self.members["owner"]
+
+    def call(self, method: str, path: str, expect: int | None = None, **kwargs: Any) -> Any:
+        return self.console.call(method, path, token=self.owner.token, expect=expect, **kwargs)
+
+    def fresh_app(self) -> str:
+        return self.console.create_app(self.owner, mode="chat", name=f"target-{uuid.uuid4().hex[:6]}")["id"]
+
+    def fresh_app_key(self, app_id: str) -> str:
+        return body(self.call("post", f"/apps/{app_id}/api-keys", expect=201))["id"]
+
+    def fresh_dataset_key(self) -> str:
+        return body(self.call("post", "/datasets/api-keys", expect=200))["id"]
+
+    def fresh_member(self) -> str:
+        """A pending `normal` member (invited, not activated): the target of role changes and removals."""
+        email = f"target-{uuid.uuid4().hex[:8]}@example.com"
+        self.call("post", "/workspaces/current/members/invite-email", json={"emails": [email], "role": "normal"},
+                  expect=201)
+        accounts = body(self.call("get", "/workspaces/current/members", expect=200))["accounts"]
+        return next(a["id"] for a in accounts if a["email"] == email)
+
+    def fresh_provider(self) -> dict[str, str]:
+        """OpenAI configured at provider level (pointing at the fake model server), to change or remove."""
+        self.store_credentials("openai", {"openai_api_key": "sk-old", "openai_api_base": self.llm_url})
+        return {"provider": "openai"}
+
+    def fresh_model(self) -> dict[str, str]:
+        """A per-model credential of openai_api_compatible, to remove."""
+        self.call("post", f"{PROVIDERS}/openai_api_compatible/models", json=_model_body(self), expect=200)
+        return {"provider": "openai_api_compatible"}
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Everything a forbidden write could have touched, as the owner sees it."""
+        def get(path: str) -> Any:
+            return body(self.call("get", path, expect=200))
+
+        app_ids = sorted(a["id"] for a in get("/apps?limit=100")["data"])
+        return {
+            "apps": {i: get(f"/apps/{i}") for i in app_ids},
+            "app_keys": {i: get(f"/apps/{i}/api-keys") for i in app_ids},
+            "dataset_keys": get("/datasets/api-keys"),
+            "members": sorted((m["id"], m["role"], m["status"])
+                              for m in get("/workspaces/current/members")["accounts"]),
+            "workspace": get("/workspaces/current")["name"],
+            "providers": {p: (get(f"{PROVIDERS}/{p}/credentials"), get(f"{PROVIDERS}/{p}/models"))
+                          for p in ("openai", "openai_api_compatible")},
+            "default_model": get("/workspaces/current/default-model?model_type=llm"),
+        }
+
+
+@dataclass(frozen=True)
+class Case:
+    allowed: frozenset[str]
+    status: int  # what an allowed role gets
+    target: Callable[[Workspace], dict[str, str]] = lambda ws: {}
+    payload: Callable[[Workspace], dict[str, Any] | None] = lambda ws: None
+    code: str | None = None  # for allowed calls that get past the role check and then fail on purpose
+
+
+PROVIDERS = "/workspaces/current/model-providers"
+
+
+def _model_body(ws: Workspace) -> dict[str, Any]:
+    return {"model": "fake-model", "model_type": "llm", "credentials": {
+        "endpoint_url": ws.llm_url + "/v1", "mode": "chat", "context_size": "4096", "max_tokens_to_sample": "16"}}
+
+
+def _run_body(ws: Workspace) -> dict[str, Any]:
+    """A debug-run body that gets past the role check and then stops before any model run: the conversation
+    is unknown (chat), or the app is not a completion app (completion)."""
+    return {"query": "hi", "inputs": {}, "response_mode": "blocking", "conversation_id": str(uuid.uuid4()),
+            "model_config": {"model": {"provider": "openai", "name": "gpt-4o"}}}
+
+
+def _app(ws: Workspace) -> dict[str, str]:
+    return {"app_id": ws.fresh_app()}
+
+
+def _app_key(ws: Workspace) -> dict[str, str]:
+    app_id = ws.fresh_app()
+    return {"app_id": app_id, "key_id": ws.fresh_app_key(app_id)}
+
+
+def _json(data: dict[str, Any]) -> Callable[[Workspace], dict[str, Any]]:
+    return lambda ws: data
+
+
+APP_FIELDS = {"name": "Renamed", "icon": "🚀", "icon_background": "#000000"}
+ROLE_TABLE: dict[str, Case] = {
+    "POST /console/api/apps": Case(EDITORS, 201, payload=_json({"name": "New", "mode": "chat"})),
+    "PUT /console/api/apps/<uuid:app_id>": Case(EDITORS, 200, _app, _json(APP_FIELDS)),
+    "DELETE /console/api/apps/<uuid:app_id>": Case(EDITORS, 204, _app),
+    "POST /console/api/apps/<uuid:app_id>/copy": Case(EDITORS, 201, _app, _json({"name": "Copy"})),
+    "POST /console/api/apps/<uuid:app_id>/name": Case(EDITORS, 200, _app, _json({"name": "Renamed"})),
+    "POST /console/api/apps/<uuid:app_id>/icon": Case(EDITORS, 200, _app, _json({"icon": "🚀"})),
+    "POST /console/api/apps/<uuid:app_id>/site-enable": Case(EDITORS, 200, _app, _json({"enable_site": False})),
+    "POST /console/api/apps/<uuid:app_id>/api-enable": Case(PRIVILEGED, 200, _app, _json({"enable_api": False})),
+    "POST /console/api/apps/<uuid:app_id>/model-config": Case(
+        EDITORS, 200, _app, _json({"model": {"provider": "openai", "name": "gpt-4o-mini"}, "pre_prompt": "Hi"})),
+    "POST /console/api/apps/<uuid:app_id>/api-keys": Case(EDITORS, 201, _app),
+    "DELETE /console/api/apps/<uuid:app_id>/api-keys/<uuid:key_id>": Case(PRIVILEGED, 204, _app_key),
+    "POST /console/api/datasets/api-keys": Case(PRIVILEGED, 200),
+    "DELETE /console/api/datasets/api-keys/<uuid:key_id>": Case(
+        PRIVILEGED, 204, lambda ws: {"key_id": ws.fresh_dataset_key()}),
+    "POST /console/api/workspaces/info": Case(PRIVILEGED, 200, payload=_json({"name": "Renamed workspace"})),
+    "POST /console/api/workspaces/current/members/invite-email": Case(
+        PRIVILEGED, 201, payload=lambda ws: {"emails": [f"new-{uuid.uuid4().hex[:8]}@example.com"], "role": "normal"}),
+    "PUT /console/api/workspaces/current/members/<uuid:member_id>/update-role": Case(
+        OWNER, 200, lambda ws: {"member_id": ws.fresh_member()}, _json({"role": "editor"})),
+    "DELETE /console/api/workspaces/current/members/<uuid:member_id>": Case(
+        OWNER, 200, lambda ws: {"member_id": ws.fresh_member()}),
+    "POST /console/api/apps/<uuid:app_id>/chat-messages": Case(EDITORS, 404, _app, _run_body, "not_found"),
+    "POST /console/api/apps/<uuid:app_id>/completion-messages": Case(EDITORS, 400, _app, _run_body,
+                                                                     "app_unavailable"),
+    # stop is a no-op unless the caller started the run, and only editors can start one
+    "POST /console/api/apps/<uuid:app_id>/chat-messages/<uuid:task_id>/stop": Case(
+        EVERYONE, 200, lambda ws: {"app_id": ws.fresh_app(), "task_id": str(uuid.uuid4())}),
+    "POST /console/api/apps/<uuid:app_id>/completion-messages/<uuid:task_id>/stop": Case(
+        EVERYONE, 200, lambda ws: {"app_id": ws.fresh_app(), "task_id": str(uuid.uuid4())}),
+    f"POST /console/api{PROVIDERS}/<path:provider>/credentials": Case(
+        PRIVILEGED, 201, lambda ws: {"provider": "openai"},
+        lambda ws: {"credentials": {"openai_api_key": "sk-new", "openai_api_base": ws.llm_url}}),
+    f"PUT /console/api{PROVIDERS}/<path:provider>/credentials": Case(
+        PRIVILEGED, 201, lambda ws: ws.fresh_provider(),
+        lambda ws: {"credentials": {"openai_api_key": "sk-new", "openai_api_base": ws.llm_url}}),
+    f"DELETE /console/api{PROVIDERS}/<path:provider>/credentials": Case(
+        PRIVILEGED, 204, lambda ws: ws.fresh_provider()),
+    f"POST /console/api{PROVIDERS}/<path:provider>/models": Case(
+        PRIVILEGED, 200, lambda ws: {"provider": "openai_api_compatible"}, _model_body),
+    f"DELETE /console/api{PROVIDERS}/<path:provider>/models": Case(
+        PRIVILEGED, 204, lambda ws: ws.fresh_model(), _json({"model": "fake-model", "model_type": "llm"})),
+    "POST /console/api/workspaces/current/default-model": Case(PRIVILEGED, 200, payload=_json(
+        {"model_settings": [{"model_type": "llm", "provider": "openai", "model": "gpt-4o"}]})),
+}
+# Writes any member may make, about themselves (profile, sessions, their own workspaces).
+ANY_MEMBER: dict[str, Case] = {
+    "POST /console/api/logout": Case(EVERYONE, 200, payload=_json({})),
+    "POST /console/api/account/name": Case(EVERYONE, 200, payload=_json({"name": "New name"})),
+    "POST /console/api/account/password": Case(EVERYONE, 200, payload=_json(
+        {"password": PASSWORD, "new_password": "n3w-passw0rd", "repeat_new_password": "n3w-passw0rd"})),
+    "POST /console/api/workspaces": Case(EVERYONE, 201, payload=_json({"name": "My own"})),
+    "POST /console/api/workspaces/switch": Case(EVERYONE, 200, payload=lambda ws: {"tenant_id": ws.owner.tenant_id}),
+    "POST /console/api/workspaces/current": Case(EVERYONE, 200),
+    # a real call with the given credentials; nothing is stored
+    f"POST /console/api{PROVIDERS}/<path:provider>/credentials/validate": Case(
+        EVERYONE, 200, lambda ws: {"provider": "openai"},
+        lambda ws: {"credentials": {"openai_api_key": "sk-x", "openai_api_base": ws.llm_url}}),
+    f"POST /console/api{PROVIDERS}/<path:provider>/models/credentials/validate": Case(
+        EVERYONE, 200, lambda ws: {"provider": "openai_api_compatible"}, _model_body),
+}
+# Writes made before there is a caller (installation, sign-in, activation); not role-gated.
+UNAUTHENTICATED = frozenset({"POST /console/api/setup", "POST /console/api/login", "POST /console/api/refresh-token",
+                             "POST /console/api/activate"})
+READ_TABLE: dict[str, Case] = {
+    "GET /console/api/apps": Case(APP_READERS, 200),
+    "GET /console/api/apps/<uuid:app_id>": Case(APP_READERS, 200, _app),
+    "GET /console/api/apps/<uuid:app_id>/api-keys": Case(APP_READERS, 200, _app),
+    "GET /console/api/datasets/api-keys": Case(EVERYONE, 200),
+    "GET /console/api/workspaces/current/members": Case(EVERYONE, 200),
+}
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[FakeLLMServer]:
+    server = start_llm_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def workspace(client, db_session, pg_app, llm) -> Workspace:
+    console = Console(client)
+    owner = console.setup_owner()
+
+    def store(provider: str, credentials: dict[str, Any]) -> None:
+        store_provider_credentials(db_session, pg_app, owner.tenant_id, provider, credentials)
+
+    ws = Workspace(console, llm.url, store, {"owner": owner})
+    for role in ROLES[1:]:
+        ws.members[role] = console.invite(ws.owner, f"{role}@example.com", role)
+    return ws
+
+
+def _route(key: str) -> Route:
+    method, rule = key.split(" ", 1)
+    return Route(method, rule, "")
+
+
+def _outcome(response: Any) -> tuple[int, str | None]:
+    payload = response.get_json(silent=True)
+    return response.status_code, payload.get("code") if isinstance(payload, dict) and "code" in payload else None
+
+
+def _expected(case: Case) -> dict[str, tuple[int, str | None]]:
+    return {role: (case.status, case.code) if role in case.allowed else (403, "forbidden") for role in ROLES}
+
+
+def _run(ws: Workspace, key: str, case: Case) -> tuple[dict[str, tuple[int, str | None]], list[str]]:
+    """Call the route once per role, each time on fresh targets; forbidden calls must leave no trace."""
+    route, observed, traces = _route(key), {}, []
+    for role in ROLES:
+        path = "/console/api" + route.path(case.target(ws)).removeprefix("/console/api")
+        payload = case.payload(ws)
+        before = ws.fingerprint() if role not in case.allowed else None
+        response = ws.console.client.open(path, method=route.method, headers=ws.members[role].headers, json=payload)
+        observed[role] = _outcome(response)
+        if before is not None and ws.fingerprint() != before:
+            traces.append(role)
+    return observed, traces
+
+
+def test_role_table_covers_every_console_write_route(pg_app):
+    writes = {str(r) for r in api_routes(pg_app, ("/console/api",)) if r.method != "GET"}
+    listed = ROLE_TABLE.keys() | ANY_MEMBER.keys() | UNAUTHENTICATED
+
+    assert sorted(writes - listed) == [], "console write routes without a role rule: add them to ROLE_TABLE"
+    assert sorted(listed - writes) == [], "role tables name routes that no longer exist"
+
+
+def test_role_tables_do_not_overlap():
+    overlap = (ROLE_TABLE.keys() & ANY_MEMBER.keys()) | ((ROLE_TABLE.keys() | ANY_MEMBER.keys()) & UNAUTHENTICATED)
+
+    assert overlap == set()
+
+
+@pytest.mark.parametrize("key", sorted(ROLE_TABLE))
+def test_console_write_route_is_allowed_only_for_its_roles(workspace, key):
+    case = ROLE_TABLE[key]
+
+    observed, traces = _run(workspace, key, case)
+
+    assert observed == _expected(case)
+    assert traces == [], f"forbidden calls changed the workspace (roles: {traces})"
+
+
+@pytest.mark.parametrize("key", sorted(ANY_MEMBER))
+def test_self_service_write_route_is_allowed_for_every_role(workspace, key):
+    case = ANY_MEMBER[key]
+
+    observed, _ = _run(workspace, key, case)
+
+    assert observed == _expected(case)
+
+
+@pytest.mark.parametrize("key", sorted(READ_TABLE))
+def test_console_read_route_is_allowed_only_for_its_roles(workspace, key):
+    case = READ_TABLE[key]
+
+    observed, _ = _run(workspace, key, case)
+
+    assert observed == _expected(case)
+
+
+def test_forbidden_answer_has_the_error_shape(workspace):
+    response = workspace.console.call("get", "/apps", token=workspace.members["dataset_operator"].token)
+
+    assert response.status_code == 403
+    assert body(response) == {"code": "forbidden", "message": body(response)["message"], "status": 403}
+
+
+def test_admin_cannot_change_the_owners_role(workspace):
+    response = workspace.console.call("put", f"/workspaces/current/members/{workspace.owner.account_id}/update-role",
+                                      token=workspace.members["admin"].token, json={"role": "normal"})
+
+    assert response.status_code == 403
+    roles = {m["id"]: m["role"] for m in body(workspace.call("get", "/workspaces/current/members",
+                                                             expect=200))["accounts"]}
+    assert roles[workspace.owner.account_id] == "owner"
+
+
+@pytest.mark.parametrize("method", ["put", "delete"])
+def test_owner_cannot_operate_on_themselves(workspace, method):
+    suffix = "/update-role" if method == "put" else ""
+
+    response = workspace.console.call(method, f"/workspaces/current/members/{workspace.owner.account_id}{suffix}",
+                                      token=workspace.owner.token, json={"role": "admin"} if suffix else None)
+
+    assert response.status_code == 400
+    assert body(response)["code"] == "cannot-operate-self"
+
+
+def test_invite_rejects_owner_role_even_for_the_owner(workspace):
+    response = workspace.call("post", "/workspaces/current/members/invite-email",
+                              json={"emails": ["x@example.com"], "role": "owner"})
+
+    assert response.status_code == 400
+    assert body(response)["code"] == "invalid-role"
