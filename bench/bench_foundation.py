@@ -6,8 +6,11 @@ For each mode it starts `gunicorn -c docker/gunicorn.conf.py api.wsgi:app` and
 `gunicorn -c docker/gunicorn.conf.py bench.bare_app:app` with the same worker/thread settings on free
 127.0.0.1 ports, seeds a workspace over HTTP (setup, login, ~20 chat apps, one app key), then measures
 at each concurrency: the bare endpoint, `GET /v1/parameters` (app key) and `GET /console/api/apps`
-(console JWT). It PRINTS requests/s, p50/p99 latency, errors and the ratios to the bare endpoint, and
-marks the targets MET / NOT MET; it never fails on timings (exit code 0 unless the setup itself breaks).
+(console JWT). It PRINTS requests/s, p50/p99 latency, errors, the ratios to the bare endpoint and the
+server's CPU time per request (user+system of the gunicorn master and workers, read from /proc over the
+measured window: less sensitive than req/s to other work on a shared machine), and marks the targets
+MET / NOT MET; it never fails on timings (exit code 0 unless the setup itself breaks). Each row's duration
+is split into --rounds rounds interleaved with the other rows, so background noise hits all rows alike.
 
 Distributed mode uses a scratch PostgreSQL database (dropped at the end) and Redis db 13 (flushed before
 and after); embedded mode a temporary STORAGE_DIR. Every process and the scratch database are cleaned
@@ -421,6 +424,7 @@ def main() -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (background)
     modes = ["distributed", "embedded"] if args.mode == "both" else [args.mode]
     results: list[ModeResult] = []
     started = time.monotonic()

@@ -100,8 +100,8 @@ def _parse(buf: bytearray) -> tuple[int, int, bool] | None:
         total = body_start + length
         return (status, total, close) if len(buf) >= total else None
     if b"\r\ntransfer-encoding: chunked" in head:
-        last = buf.find(b"0\r\n\r\n", body_start)
-        return (status, last + 5, close) if last >= 0 else None
+        last = buf.find(b"\r\n0\r\n\r\n", body_start - 2)  # the last chunk follows the previous CRLF
+        return (status, last + 7, close) if last >= 0 else None
     return status, body_start, close  # no body (e.g. 204/304)
 
 

@@ -14,12 +14,13 @@ from api.extensions.runtime import get_settings
 _BAD_JSON = "Invalid JSON payload received or JSON payload is empty."
 
 
-def json_body(schema: Schema, *, optional: bool = False) -> dict[str, Any]:
-    """Load the JSON body with `schema`; malformed JSON → 400, non-object → 400 invalid_param."""
+def json_object(*, optional: bool = False) -> dict[str, Any]:
+    """The JSON body as an object with NUL characters removed from every string and key (PostgreSQL stores none;
+    Dify strips them from queries). Malformed JSON → 400; not an object, NaN or Infinity → 400 invalid_param."""
     raw = request.get_data(cache=True)
     if not raw.strip():
         if optional:
-            return schema.load({})
+            return {}
         raise BadRequest(_BAD_JSON)
     try:
         data = request.get_json(silent=True, force=True)
@@ -29,33 +30,36 @@ def json_body(schema: Schema, *, optional: bool = False) -> dict[str, Any]:
         raise BadRequest(_BAD_JSON)
     if not isinstance(data, dict):
         raise ValidationError("JSON body must be an object.")
-    _reject_unstorable(data)
-    return schema.load(data)
+    return _storable(data)
 
 
-def _reject_unstorable(data: Any) -> None:
-    """400 for NUL characters and NaN/Infinity anywhere in a JSON body: PostgreSQL stores neither (a 500 later)."""
+def json_body(schema: Schema, *, optional: bool = False) -> dict[str, Any]:
+    """Load the JSON body with `schema` (see json_object)."""
+    return schema.load(json_object(optional=optional))
+
+
+def _storable(data: dict[str, Any]) -> dict[str, Any]:
+    """Strip NUL characters in place and refuse NaN/Infinity, anywhere in `data` (a 500 in PostgreSQL otherwise)."""
     stack: list[tuple[str, Any]] = [("", data)]
     while stack:  # iterative: the body may nest as deep as the JSON parser allows
-        path, value = stack.pop()
-        if isinstance(value, str) and "\x00" in value:
-            raise ValidationError({path: ["Must not contain NUL characters."]} if path else "NUL character in body.")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValidationError({path: ["Must be a finite number."]} if path else "Non-finite number in body.")
-        if isinstance(value, dict):
-            if any("\x00" in key for key in value):
-                raise ValidationError("JSON keys must not contain NUL characters.")
-            stack.extend((f"{path}.{key}" if path else key, item) for key, item in value.items())
-        elif isinstance(value, list):
-            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+        path, node = stack.pop()
+        if isinstance(node, dict) and any("\x00" in key for key in node):
+            items = list(node.items())
+            node.clear()
+            node.update((key.replace("\x00", ""), value) for key, value in items)
+        for key, value in list(node.items()) if isinstance(node, dict) else enumerate(node):
+            where = f"{path}[{key}]" if isinstance(node, list) else f"{path}.{key}" if path else str(key)
+            if isinstance(value, str) and "\x00" in value:
+                node[key] = value.replace("\x00", "")
+            elif isinstance(value, float) and not math.isfinite(value):
+                raise ValidationError({where: ["Must be a finite number."]})
+            elif isinstance(value, dict | list):
+                stack.append((where, value))
+    return data
 
 
 def query_args(schema: Schema) -> dict[str, Any]:
-    args = request.args.to_dict()
-    for key, value in args.items():
-        if "\x00" in value:
-            raise ValidationError({key: ["Must not contain NUL characters."]})
-    return schema.load(args)
+    return schema.load({key: value.replace("\x00", "") for key, value in request.args.to_dict().items()})
 
 
 def client_ip() -> str:

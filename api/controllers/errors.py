@@ -6,6 +6,8 @@ import logging
 import re
 from typing import Any
 
+import redis.exceptions
+import sqlalchemy.exc
 from flask import Flask, Response, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -105,6 +107,16 @@ def register_error_handlers(app: Flask) -> None:
             allowed = getattr(exc, "valid_methods", None)
             if allowed:
                 response.headers["Allow"] = ", ".join(allowed)
+        return response
+
+    @app.errorhandler(sqlalchemy.exc.TimeoutError)  # connection pool exhausted
+    @app.errorhandler(redis.exceptions.ConnectionError)
+    @app.errorhandler(redis.exceptions.TimeoutError)
+    def _overloaded(exc: Exception) -> Response:
+        # Load shedding, not a bug: tell the client to retry instead of answering 500.
+        logger.warning("service unavailable: %s", type(exc).__name__)
+        response = error_response("service_unavailable", "The service is busy. Please retry shortly.", 503)
+        response.headers["Retry-After"] = "1"
         return response
 
     @app.errorhandler(Exception)

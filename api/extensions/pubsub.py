@@ -19,12 +19,26 @@ logger = logging.getLogger(__name__)
 
 class _RedisSubscription:
     def __init__(self, client: redis.Redis, channel: str) -> None:
-        self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+        self._pubsub = client.pubsub()
         self._pubsub.subscribe(channel)
+        # Wait for Redis to confirm, so whatever is published after this returns is delivered.
+        deadline = time.monotonic() + 5.0
+        while True:
+            message = self._pubsub.get_message(timeout=max(deadline - time.monotonic(), 0.0))
+            if message is not None and message["type"] == "subscribe":
+                break
+            if time.monotonic() >= deadline:
+                self._pubsub.close()
+                raise redis.exceptions.TimeoutError(f"no subscribe confirmation for {channel}")
 
     def receive(self, timeout: float) -> bytes | None:
-        message = self._pubsub.get_message(timeout=timeout)
-        return message["data"] if message else None
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self._pubsub.get_message(timeout=max(deadline - time.monotonic(), 0.0))
+            if message is None:
+                return None
+            if message["type"] == "message":
+                return message["data"]
 
     def close(self) -> None:
         self._pubsub.close()

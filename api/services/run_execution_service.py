@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from api.core.chat import pipeline
 from api.core.chat.prompt import Turn, build_chat_prompt, build_completion_prompt
@@ -219,7 +220,10 @@ def _generate(session: Session, runtime: Runtime, message: Message, publisher: _
     metadata = {"annotation_reply": None, "retriever_resources": [], "usage": usage.to_dict(),
                 "model": {"provider": answered.provider, "name": answered.name}}
     status = "stopped" if finished.stopped else "normal"
-    message.answer, message.status = finished.answer, status
+    message.answer, message.status, message.error = finished.answer, status, None
+    # The API may have marked the row failed meanwhile (its relay lost Redis): the finished answer wins, and
+    # `error` must be written even though this session still holds the None it loaded at claim time.
+    flag_modified(message, "error")
     message.model_provider, message.model_id = answered.provider, answered.name
     message.message = [{"role": m.role, "text": m.content} for m in messages]
     message.message_tokens, message.answer_tokens = usage.prompt_tokens, usage.completion_tokens

@@ -200,7 +200,6 @@ def _mark_failed(handle: RunHandle, reason: str) -> None:
 def stream_events(handle: RunHandle, runtime: Runtime, timeouts: RelayTimeouts | None = None
                   ) -> Iterator[dict[str, Any] | None]:
     """Subscribe, dispatch, relay; see the module docstring. `None` items are keep-alive pings."""
-    subscription = runtime.broadcaster.topic(redis_keys.run_topic(handle.task_id)).subscribe()
 
     def on_failure(failure: RelayFailure) -> dict[str, Any]:
         logger.warning("run relay failed task_id=%s reason=%s", handle.task_id, failure.reason)
@@ -208,19 +207,22 @@ def stream_events(handle: RunHandle, runtime: Runtime, timeouts: RelayTimeouts |
             _mark_failed(handle, failure.message)
         except Exception:
             logger.exception("could not mark message failed message_id=%s", handle.message_id)
-        return _error_event(handle, "internal_server_error", failure.message, 500)
+        return _error_event(handle, "service_unavailable", failure.message, 503)
 
+    subscription = None
     try:
         try:
+            subscription = runtime.broadcaster.topic(redis_keys.run_topic(handle.task_id)).subscribe()
             dispatch.enqueue_chat_run(runtime.dispatcher, message_id=handle.message_id, task_id=handle.task_id)
         except Exception:
-            logger.exception("could not dispatch run task_id=%s", handle.task_id)
+            logger.exception("could not subscribe or dispatch task_id=%s", handle.task_id)
             yield on_failure(RelayFailure("dispatch", "The request could not be queued."))
             return
         yield from relay(subscription, timeouts=timeouts or run_timeouts(runtime), on_failure=on_failure)
     finally:
         try:
-            subscription.close()
+            if subscription is not None:
+                subscription.close()
         finally:
             rate_limit_service.release(runtime.counters, handle.slot)
 

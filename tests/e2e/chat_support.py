@@ -100,6 +100,26 @@ class Stack:
                           json={"name": f"{app.model} {app.mode} app", **limits}, expect=200)
 
 
+class Stacks:
+    """One bootstrapped Stack per server (its owner set up once), shared by the tests of a module."""
+
+    def __init__(self) -> None:
+        self._by_url: dict[str, Stack] = {}
+
+    def get(self, server: Server) -> Stack:
+        if server.base_url not in self._by_url:
+            # no idle keep-alive connections: they would hold up the server's graceful shutdown at teardown
+            http = httpx.Client(base_url=server.base_url, timeout=30.0,
+                                limits=httpx.Limits(max_keepalive_connections=0))
+            console = Console(http)
+            self._by_url[server.base_url] = Stack(server, http, console, console.setup_owner())
+        return self._by_url[server.base_url]
+
+    def close(self) -> None:
+        for stack in self._by_url.values():
+            stack.http.close()
+
+
 def events(response: requests.Response, read_timeout: float = STREAM_READ_TIMEOUT) -> Iterator[dict[str, Any]]:
     """The `data:` events of an SSE response, as they arrive (keep-alive pings skipped).
 

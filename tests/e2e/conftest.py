@@ -5,23 +5,26 @@ gunicorn process. `distributed_server`: a scratch PostgreSQL database, a dedicat
 worker processes and a real Celery worker. Every process is killed (its whole process group) at teardown,
 also when start-up fails. Output goes to files under tmp_path; their tails are shown when start-up fails
 and attached to the report of every failing e2e test.
+
+For the chat tests: `llm` (a fake model server per module), `stack` (each server with its owner set up,
+parametrized over both modes), `stacks` (the same for a server picked by hand) and `kill_celery_worker`.
 """
 
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import secrets
 import signal
 from collections.abc import Callable, Iterator
 from urllib.parse import urlparse, urlunparse
 
-import httpx
 import pytest
 import redis
 
 from tests.conftest import create_scratch_database, drop_database, services_or_skip
-from tests.e2e.chat_support import Stack
+from tests.e2e.chat_support import Stack, Stacks
 from tests.e2e.servers import (
     VENV_BIN,
     Proc,
@@ -37,10 +40,10 @@ from tests.e2e.servers import (
     wait_worker_ready,
 )
 from tests.fakes.llm_server import FakeLLMServer, start_llm_server
-from tests.helpers import Console
 
 _REDIS_DBS = (14, 13, 12, 11)  # tried in order; a lock file keeps concurrent runs on different dbs
 _live: list[Proc] = []  # processes of the running servers, for failure reports
+_replacements = itertools.count(2)  # names the log files of replacement Celery workers
 
 
 @pytest.fixture(scope="module")
@@ -133,27 +136,9 @@ def llm() -> Iterator[FakeLLMServer]:
         server.stop()
 
 
-class _Stacks:
-    """One bootstrapped Stack per server (owner set up once), shared by the tests of a module."""
-
-    def __init__(self) -> None:
-        self._by_url: dict[str, Stack] = {}
-
-    def get(self, server: Server) -> Stack:
-        if server.base_url not in self._by_url:
-            http = httpx.Client(base_url=server.base_url, timeout=30.0)
-            console = Console(http)
-            self._by_url[server.base_url] = Stack(server, http, console, console.setup_owner())
-        return self._by_url[server.base_url]
-
-    def close(self) -> None:
-        for stack in self._by_url.values():
-            stack.http.close()
-
-
 @pytest.fixture(scope="module")
-def stacks() -> Iterator[_Stacks]:
-    found = _Stacks()
+def stacks() -> Iterator[Stacks]:
+    found = Stacks()
     try:
         yield found
     finally:
@@ -161,7 +146,7 @@ def stacks() -> Iterator[_Stacks]:
 
 
 @pytest.fixture(scope="module", params=["embedded", "distributed"])
-def stack(request: pytest.FixtureRequest, stacks: _Stacks) -> Stack:
+def stack(request: pytest.FixtureRequest, stacks: Stacks) -> Stack:
     """A server of each mode with its owner logged in (module-scoped: apps accumulate across tests)."""
     return stacks.get(request.getfixturevalue(f"{request.param}_server"))
 
@@ -181,7 +166,7 @@ def kill_celery_worker() -> Iterator[Callable[[Server], None]]:
     yield kill
     for server, dead in killed:
         assert server.logs is not None
-        fresh = celery_worker(server.env, server.logs, name=f"celery-{len(server.procs)}")
+        fresh = celery_worker(server.env, server.logs, name=f"celery-{next(_replacements)}")
         server.procs[server.procs.index(dead)] = fresh
         if dead in _live:
             _live[_live.index(dead)] = fresh

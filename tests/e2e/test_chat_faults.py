@@ -8,16 +8,21 @@ terminal event and every message must end in a final status (contract §7, §8).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
+import redis
+import requests
 
 from tests.e2e.chat_support import (
     PROVIDER,
     ChatApp,
     Stack,
+    Stacks,
     all_events,
     chat_requests,
     events,
+    eventually,
     messages_of,
     names,
     only_conversation,
@@ -42,7 +47,7 @@ def _stop(app: ChatApp, task_id: str, user: str) -> dict:
     return response.json()
 
 
-def _assert_429(response, limit: int) -> None:
+def _assert_429(response: requests.Response, limit: int) -> None:
     assert response.status_code == 429, response.text
     assert response.json()["code"] == "too_many_requests"
     assert response.json()["status"] == 429
@@ -52,8 +57,8 @@ def _assert_429(response, limit: int) -> None:
     assert int(response.headers["X-RateLimit-Reset"]) >= 1
 
 
-def test_killed_worker_ends_the_stream_with_an_error(distributed_server: Server, stacks, llm: FakeLLMServer,
-                                                     kill_celery_worker) -> None:
+def test_killed_worker_ends_the_stream_with_an_error(distributed_server: Server, stacks: Stacks, llm: FakeLLMServer,
+                                                     kill_celery_worker: Callable[[Server], None]) -> None:
     stack = stacks.get(distributed_server)
     model = stack.model_name("killed")
     _slow(llm, model, inter_token_delay_ms=300)
@@ -68,12 +73,66 @@ def test_killed_worker_ends_the_stream_with_an_error(distributed_server: Server,
     assert names(rest)[-1] == "error", rest
     assert set(names(rest[:-1])) <= {"message"}
     error = rest[-1]
-    assert (error["code"], error["status"]) == ("internal_server_error", 500)
+    assert (error["code"], error["status"]) == ("service_unavailable", 503)
     assert error["message_id"] == first["message_id"]
     assert error["conversation_id"] == first["conversation_id"]
     stored = messages_of(app, "alice", first["conversation_id"])["data"]
     assert [m["status"] for m in stored] == ["error"]
     assert stored[0]["error"]
+
+
+def test_lost_redis_subscription_ends_the_stream_and_the_answer_is_still_kept(
+        distributed_server: Server, stacks: Stacks, llm: FakeLLMServer) -> None:
+    stack = stacks.get(distributed_server)
+    model = stack.model_name("redis-drop")
+    _slow(llm, model, n_chunks=8)
+    app = stack.create_app(llm, model=model)
+    stream = events(app.chat.create_chat_message({}, "Keep going", "alice", response_mode="streaming"))
+    first = next(stream)
+
+    assert _drop_subscribers(distributed_server) >= 1  # the API's relay connections (Redis "drops")
+    rest = list(stream)
+
+    assert names(rest)[-1] == "error", rest
+    assert set(names(rest[:-1])) <= {"message"}
+    assert (rest[-1]["code"], rest[-1]["status"]) == ("service_unavailable", 503)
+    assert rest[-1]["message_id"] == first["message_id"]
+    # The relay marks the row failed at once; the worker, unaffected, then finishes the answer and wins.
+    stored = eventually(lambda: [m for m in messages_of(app, "alice", first["conversation_id"])["data"]
+                                 if m["status"] == "normal"])
+    assert [(m["answer"], m["error"]) for m in stored] == [(" ".join(f"word{i}" for i in range(8)), None)]
+
+
+def _drop_subscribers(server: Server) -> int:
+    """CLIENT KILL this server's SUBSCRIBE connections (its Redis db only; other runs use other dbs)."""
+    url = server.env["REDIS_URL"]
+    db = url.rsplit("/", 1)[1]
+    client = redis.Redis.from_url(url)
+    try:
+        victims = [c["id"] for c in client.client_list(_type="pubsub") if c["db"] == db and c["cmd"] == "subscribe"]
+        for victim in victims:
+            client.client_kill_filter(_id=victim)
+        return len(victims)
+    finally:
+        client.close()
+
+
+def test_client_disconnect_frees_the_slot_and_the_answer_completes(stack: Stack, llm: FakeLLMServer) -> None:
+    model = stack.model_name("disconnect")
+    _slow(llm, model, n_chunks=8)
+    app = stack.create_app(llm, model=model)
+    stack.set_limits(app, max_active_requests=1)
+    response = app.chat.create_chat_message({}, "Hang up on me", "alice", response_mode="streaming")
+    first = next(events(response))
+    response.close()
+    llm.script(model, reply="Quick one.")  # the run already streaming keeps its own script
+
+    after = eventually(lambda: (r := app.chat.create_chat_message({}, "Next", "bob")).status_code == 200 and r)
+
+    assert after.json()["answer"] == "Quick one."
+    stored = eventually(lambda: [m for m in messages_of(app, "alice", first["conversation_id"])["data"]
+                                 if m["status"] not in ("pending", "running")])
+    assert [(m["status"], m["answer"]) for m in stored] == [("normal", " ".join(f"word{i}" for i in range(8)))]
 
 
 def test_stop_ends_the_answer_and_keeps_the_partial_text(stack: Stack, llm: FakeLLMServer) -> None:

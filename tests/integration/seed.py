@@ -30,7 +30,7 @@ MODES = ("chat", "completion", "workflow")
 @dataclass
 class Seed:
     owner: Member
-    member: Member  # invited as `normal`
+    member_id: str  # invited as `normal` (pending: an invitation needs no activation to be a member)
     apps: dict[str, dict[str, Any]]  # mode -> app detail
     app_key_id: str
     app_key: str
@@ -58,7 +58,10 @@ def seed_workspace(console: Console, db_session: Any, app: Flask, owner: Member,
     apps = {mode: console.create_app(owner, mode=mode, name=f"{tag}-{mode}-app") for mode in MODES}
     app_key = _created(console.call("post", f"/apps/{apps['chat']['id']}/api-keys", token=owner.token))
     dataset_key = _created(console.call("post", "/datasets/api-keys", token=owner.token))
-    member = console.invite(owner, member_email, "normal")
+    console.call("post", "/workspaces/current/members/invite-email", token=owner.token, expect=201,
+                 json={"emails": [member_email], "role": "normal"})
+    accounts = body(console.call("get", "/workspaces/current/members", token=owner.token, expect=200))["accounts"]
+    member_id = next(a["id"] for a in accounts if a["email"] == member_email)
     secret = f"sk-{tag}-{uuid.uuid4().hex}"
     store_provider_credentials(db_session, app, owner.tenant_id, "openai",
                                {"openai_api_key": secret, "openai_api_base": llm_url})
@@ -82,7 +85,7 @@ def seed_workspace(console: Console, db_session: Any, app: Flask, owner: Member,
     with app.app_context():
         get_runtime().counters.set(redis_keys.run_owner(task_id), Caller(end_user_id=end_user.id).owner,
                                    ttl_seconds=3600)
-    return Seed(owner=owner, member=member, apps=apps, app_key_id=app_key["id"], app_key=app_key["token"],
+    return Seed(owner=owner, member_id=member_id, apps=apps, app_key_id=app_key["id"], app_key=app_key["token"],
                 dataset_key_id=dataset_key["id"], end_user_id=end_user.id, conversation_id=conversation.id,
                 message_id=message.id, task_id=task_id, provider_secret=secret)
 

@@ -2,8 +2,9 @@
 
 Every POST/PUT route with a JSON body (and every DELETE that documents one) is walked with malformed JSON,
 non-object JSON, a wrong type for every field of its `@doc(body=...)` schema (and, for model configs and
-credentials, in depth), 10k-character strings, NUL characters and non-finite numbers: each answer is a 4xx
-`{"code","message","status"}` (plus `params`). Unknown extra fields with an otherwise valid body are ignored.
+credentials, in depth), strings past their limit and non-finite numbers: each answer is a 4xx
+`{"code","message","status"}` (plus `params`). NUL characters are stripped (PostgreSQL stores none; Dify strips
+them from queries), never a 5xx. Unknown extra fields with an otherwise valid body are ignored.
 Ids in paths that are not UUIDs, or unknown, answer 404. A write route missing from BODIES fails
 `test_body_table_covers_every_write_route`. Valid bodies of model-run routes are built to stop before any run.
 """
@@ -120,11 +121,12 @@ def valid_params(route: Route, c: Ctx) -> dict[str, str]:
         pytest.fail(f"{route}: no valid key_id known for this rule; teach valid_params")
 
     known: dict[str, Callable[[], str]] = {
-        "app_id": lambda: c.seed.app_id("chat"), "key_id": key_id, "member_id": lambda: c.seed.member.account_id,
+        "app_id": lambda: c.seed.app_id("chat"), "key_id": key_id, "member_id": lambda: c.seed.member_id,
         "end_user_id": lambda: c.seed.end_user_id, "conversation_id": lambda: c.seed.conversation_id,
         "message_id": lambda: c.seed.message_id, "task_id": lambda: c.seed.task_id,
         "provider": lambda: "openai_api_compatible" if "/models" in route.rule else "openai",
         "model_type": lambda: "llm",
+        "file_id": lambda: str(uuid.uuid4()),  # only /files previews, whose query is judged before any lookup
     }
     unknown = [p for p in route.params if p not in known]
     if unknown:
@@ -412,7 +414,7 @@ def test_json_route_rejects_non_object_json(ctx, key):
     assert ctx.fingerprint() == before
 
 
-# ---- wrong types, oversize strings, NUL and non-finite numbers, field by field --------------------------------
+# ---- wrong types, oversize strings, non-finite numbers and NUL characters, field by field ----------------------
 
 def _field_variants(pg_app, key: str, valid: dict[str, Any], make: Callable[[fields.Field], list[Any]]
                     ) -> list[tuple[str, dict[str, Any]]]:
@@ -461,30 +463,58 @@ def test_json_route_rejects_oversize_strings(pg_app, ctx, key):
 
 
 @pytest.mark.parametrize("key", sorted(BODIES))
-def test_json_route_rejects_nul_characters_and_non_finite_numbers(pg_app, ctx, key):
+def test_json_route_rejects_non_finite_numbers(pg_app, ctx, key):
     route, failures = _route(key), []
     valid = BODIES[key].payload(ctx)
-    variants = _field_variants(pg_app, key, valid, lambda f: string_values(f, "a\x00b"))
+    number_fields = [n for n, f in input_fields(body_schema(pg_app, route)).items() if isinstance(f, fields.Number)]
+    variants = [(f"{name}={value}", {**valid, name: value}) for name in number_fields
+                for value in (float("nan"), float("inf"), float("-inf"))]
     variants += [("unknown field NaN", {**valid, "unknown": float("nan")}),
-                 ("unknown nested Infinity", {**valid, "unknown": {"deep": [float("inf")]}}),
-                 ("NUL in an unknown key", {**valid, "un\x00known": 1})]
+                 ("unknown nested Infinity", {**valid, "unknown": {"deep": [float("inf")]}})]
+    nan_model = {"model": {**_MODEL, "completion_params": {"temperature": float("nan")}}}
     if key.endswith("/model-config"):
-        variants += [("pre_prompt NUL", {**valid, "pre_prompt": "a\x00b"}),
-                     ("temperature NaN", {**valid, "model": {**_MODEL, "completion_params": {"temperature": float(
-                         "nan")}}})]
+        variants.append(("temperature NaN", {**valid, **nan_model}))
+    if key == "POST /console/api/apps/<uuid:app_id>/chat-messages":
+        variants.append(("model_config temperature NaN", {**valid, "model_config": nan_model}))
     before = ctx.fingerprint()
 
     for label, payload in variants:
         response = send(ctx, route, json=payload)
-        if label.startswith("unknown") or "unknown key" in label:
-            # not JSON a route may store; a route that reads no body but `user` may ignore it as it ignores extras
-            if response.status_code != BODIES[key].status:
-                check_4xx(label, response, failures, status=400)
-        else:
+        # NaN is not JSON a route may store; a route that reads nothing but `user` may ignore it, as any extra
+        if not (label.startswith("unknown") and response.status_code == BODIES[key].status):
             check_4xx(label, response, failures, status=400)
 
     assert not failures, "\n".join(failures)
     assert ctx.fingerprint() == before
+
+
+@pytest.mark.parametrize("key", sorted(BODIES))
+def test_json_route_never_fails_on_nul_characters(pg_app, ctx, key):
+    route, failures = _route(key), []
+    valid = BODIES[key].payload(ctx)
+    variants = _field_variants(pg_app, key, valid, lambda f: string_values(f, "a\x00b"))
+    variants.append(("NUL in an unknown key", {**valid, "un\x00known": 1}))
+
+    for label, payload in variants:
+        response = send(ctx, route, json=payload)
+        if response.status_code >= 500 or (response.status_code >= 400 and not error_keys_ok(body(response))):
+            failures.append(f"{label} -> {response.status_code} {body(response)}")
+
+    assert not failures, "\n".join(failures)
+
+
+def test_nul_characters_are_stripped_before_storing(ctx):
+    owner = ctx.owner.token
+
+    created = ctx.console.call("post", "/apps", token=owner, expect=201,
+                               json={"name": "N\x00ul", "mode": "chat", "description": "de\x00sc"})
+    app_id = body(created)["id"]
+    ctx.console.call("post", f"/apps/{app_id}/model-config", token=owner, expect=200,
+                     json={"model": _MODEL, "pre_prompt": "pre\x00prompt", "opening_statement": "\x00hi"})
+
+    detail = body(ctx.console.call("get", f"/apps/{app_id}", token=owner, expect=200))
+    assert (detail["name"], detail["description"]) == ("Nul", "desc")
+    assert (detail["model_config"]["pre_prompt"], detail["model_config"]["opening_statement"]) == ("preprompt", "hi")
 
 
 # ---- unknown fields are ignored ------------------------------------------------------------------------------
@@ -557,9 +587,73 @@ def test_route_returns_404_when_a_path_id_is_unknown(pg_app, ctx):
 
 # ---- query arguments -----------------------------------------------------------------------------------------
 
+# For every route with a documented query schema: arguments that pass, so that each bad one is judged alone.
+VALID_QUERIES: dict[str, Callable[[Ctx], dict[str, str]]] = {
+    "GET /console/api/apps": lambda c: {"page": "1", "limit": "20", "mode": "all", "name": "app"},
+    "GET /console/api/activate/check": lambda c: {"email": "x@example.com", "token": "t"},
+    "GET /console/api/workspaces/current/model-providers": lambda c: {"model_type": "llm"},
+    "GET /console/api/workspaces/current/default-model": lambda c: {"model_type": "llm"},
+    "GET /files/<uuid:file_id>/file-preview": lambda c: {"timestamp": "1", "nonce": "n", "sign": "s"},
+    **{f"GET {prefix}{path}": query for prefix in ("/v1", "/api") for path, query in {
+        "/conversations": lambda c: {"user": USER, "limit": "20", "sort_by": "-updated_at"},
+        "/messages": lambda c: {"user": USER, "conversation_id": c.seed.conversation_id, "limit": "20"},
+        "/messages/<uuid:message_id>/suggested": lambda c: {"user": USER},
+    }.items()},
+}
+
+
+def bad_query_values(field: fields.Field) -> list[str]:
+    """Query-string values `field` must refuse: not a number/boolean, out of range, not an option, too long."""
+    if isinstance(field, fields.Boolean):
+        return ["maybe"]
+    if isinstance(field, fields.Number):
+        ranges = [v for v in field.validators if isinstance(v, validate.Range)]
+        return ["abc", "1.5", *(str(r.min - 1) for r in ranges if r.min is not None),
+                *(str(r.max + 1) for r in ranges if r.max is not None)]
+    if isinstance(field, fields.String):
+        options = [v for v in field.validators if isinstance(v, validate.OneOf)]
+        limit = max_length(field)
+        return [*(["bogus"] if options else []), *(["x" * (limit + 1)] if limit else [])]
+    return []
+
+
+def query_routes(pg_app) -> dict[str, Route]:
+    return {str(r): r for r in api_routes(pg_app, ("/console/api", "/v1", "/api", "/files"))
+            if r.method == "GET" and view_doc(pg_app, r).get("query")}
+
+
+def test_query_table_covers_every_route_with_query_args(pg_app):
+    routes = query_routes(pg_app)
+
+    assert sorted(routes.keys() - VALID_QUERIES.keys()) == [], "GET routes with query args missing from VALID_QUERIES"
+    assert sorted(VALID_QUERIES.keys() - routes.keys()) == [], "VALID_QUERIES names routes that no longer exist"
+
+
+@pytest.mark.parametrize("key", sorted(VALID_QUERIES))
+def test_get_route_rejects_each_bad_query_arg(pg_app, ctx, key):
+    route = query_routes(pg_app)[key]
+    schema = view_doc(pg_app, route)["query"]
+    schema = schema() if isinstance(schema, type) else schema
+    valid, failures = VALID_QUERIES[key](ctx), []
+    path = route.path(valid_params(route, ctx))
+    headers = ctx.headers(route) if not route.rule.startswith("/files/") else {}
+    before = ctx.fingerprint()
+
+    for name, field in input_fields(schema).items():
+        for value in bad_query_values(field):
+            response = ctx.console.client.get(path, headers=headers, query_string={**valid, name: value})
+            check_4xx(f"{name}={value[:20]!r}", response, failures, status=400)
+        nul = ctx.console.client.get(path, headers=headers, query_string={**valid, name: "a\x00b"})
+        if nul.status_code >= 500:
+            failures.append(f"{name} with NUL -> {nul.status_code}")
+
+    assert not failures, "\n".join(failures)
+    assert ctx.fingerprint() == before
+
+
 @pytest.mark.parametrize(("arg", "value"), [
     ("page", "0"), ("page", "-1"), ("page", "abc"), ("page", "100000"), ("page", "1.5"), ("limit", "0"),
-    ("limit", "1000"), ("limit", "abc"), ("mode", "bogus"), ("name", LONG), ("name", "a\x00b"),
+    ("limit", "1000"), ("limit", "abc"), ("mode", "bogus"), ("name", LONG),
     ("is_created_by_me", "maybe"),
 ])
 def test_app_list_rejects_out_of_range_query_arg(ctx, arg, value):
@@ -572,6 +666,14 @@ def test_app_list_rejects_out_of_range_query_arg(ctx, arg, value):
     assert body(response)["params"] == arg
     assert error_keys_ok(body(response))
     assert ctx.fingerprint() == before
+
+
+def test_app_list_strips_nul_characters_from_query_args(ctx):
+    response = ctx.console.client.get("/console/api/apps", query_string={"name": "ch\x00at"},
+                                      headers=ctx.owner.headers)
+
+    assert response.status_code == 200
+    assert [a["name"] for a in body(response)["data"]] == ["X-chat-app"]
 
 
 def test_app_list_ignores_unknown_query_args(ctx):

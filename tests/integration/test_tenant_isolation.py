@@ -58,7 +58,7 @@ class Caller:
 
 def secrets_of(a: Seed) -> set[str]:
     """Everything of A's that must never appear in another tenant's answers."""
-    return {a.owner.tenant_id, a.owner.account_id, a.member.account_id, a.app_key_id, a.app_key, a.dataset_key_id,
+    return {a.owner.tenant_id, a.owner.account_id, a.member_id, a.app_key_id, a.app_key, a.dataset_key_id,
             a.end_user_id, a.conversation_id, a.message_id, a.task_id, a.provider_secret,
             a.provider_secret[-8:], "A-conversation", "A-answer",
             *(app["id"] for app in a.apps.values()), *(app["name"] for app in a.apps.values())}
@@ -121,7 +121,7 @@ def param_values(route: Route, a: Seed, app_id: str) -> dict[str, tuple[str, str
     known: dict[str, Any] = {
         "app_id": lambda: (ID, app_id),
         "key_id": lambda: (ID, key_id()),
-        "member_id": lambda: (ID, a.member.account_id),
+        "member_id": lambda: (ID, a.member_id),
         "end_user_id": lambda: (ID, a.end_user_id),
         "conversation_id": lambda: (ID, a.conversation_id),
         "message_id": lambda: (ID, a.message_id),
@@ -266,7 +266,7 @@ def test_tenant_is_unchanged_after_another_workspace_walks_every_route(client, p
 
     after = tenant_snapshot(console, pg_app, tenant_a)
     assert after == before
-    assert dict(after["members"])[tenant_a.member.account_id] == "normal"
+    assert dict(after["members"])[tenant_a.member_id] == "normal"
     assert {app["name"] for app in after["apps"].values()} == {f"A-{mode}-app" for mode in MODES}
     assert [m["id"] for m in after["messages"]["data"]] == [tenant_a.message_id]
     assert after["stop_requested"] is False

@@ -1,8 +1,7 @@
-from flask import request
 from flask_restful import Resource
 
 from api.controllers.auth import console_login
-from api.controllers.common import json_body, query_args, service_api_base
+from api.controllers.common import json_body, json_object, query_args, service_api_base
 from api.controllers.console import api
 from api.extensions.database import db
 from api.extensions.runtime import get_runtime
@@ -175,9 +174,10 @@ class AppModelConfigApi(Resource):
          response=ResultSchema, errors=(400, 401, 403, 404))
     @console_login
     def post(self, principal, app_id):
-        json_body(_model_config_body)  # shape check: an object with a `model`
+        config = json_object()
+        _model_config_body.load(config)  # shape check: an object with a `model`
         app_service.save_model_config(db.session, principal=principal, cache=get_runtime().cache, app_id=app_id,
-                                      config=request.get_json(force=True))
+                                      config=config)
         return {"result": "success"}
 
 
