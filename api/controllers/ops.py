@@ -77,9 +77,14 @@ def metrics_endpoint() -> Response:
     return Response(payload, content_type=content_type)
 
 
+def _teardown(_exc: BaseException | None) -> None:
+    request_id_var.set("-")
+
+
 def register_ops(app: Flask) -> None:
     app.before_request(_before)
     app.after_request(_after)
+    app.teardown_request(_teardown)
     app.add_url_rule("/health", "health", health)
     app.add_url_rule("/ready", "ready", ready)
     app.add_url_rule("/metrics", "metrics", metrics_endpoint)

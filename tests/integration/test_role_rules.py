@@ -155,20 +155,26 @@ ROLE_TABLE: dict[str, Case] = {
     "POST /console/api/apps/<uuid:app_id>/chat-messages": Case(EDITORS, 404, _app, _run_body, "not_found"),
     "POST /console/api/apps/<uuid:app_id>/completion-messages": Case(EDITORS, 400, _app, _run_body,
                                                                      "app_unavailable"),
-    # stop is a no-op unless the caller started the run, and only editors can start one
+    # like starting a debug run: editors only (stop itself is a no-op unless the caller started the run)
     "POST /console/api/apps/<uuid:app_id>/chat-messages/<uuid:task_id>/stop": Case(
-        EVERYONE, 200, lambda ws: {"app_id": ws.fresh_app(), "task_id": str(uuid.uuid4())}),
+        EDITORS, 200, lambda ws: {"app_id": ws.fresh_app(), "task_id": str(uuid.uuid4())}),
     "POST /console/api/apps/<uuid:app_id>/completion-messages/<uuid:task_id>/stop": Case(
-        EVERYONE, 200, lambda ws: {"app_id": ws.fresh_app(), "task_id": str(uuid.uuid4())}),
+        EDITORS, 200, lambda ws: {"app_id": ws.fresh_app(), "task_id": str(uuid.uuid4())}),
     f"POST /console/api{PROVIDERS}/<path:provider>/credentials": Case(
         PRIVILEGED, 201, lambda ws: {"provider": "openai"},
         lambda ws: {"credentials": {"openai_api_key": "sk-new", "openai_api_base": ws.llm_url}}),
     f"PUT /console/api{PROVIDERS}/<path:provider>/credentials": Case(
-        PRIVILEGED, 201, lambda ws: ws.fresh_provider(),
+        PRIVILEGED, 200, lambda ws: ws.fresh_provider(),
         lambda ws: {"credentials": {"openai_api_key": "sk-new", "openai_api_base": ws.llm_url}}),
     f"DELETE /console/api{PROVIDERS}/<path:provider>/credentials": Case(
         PRIVILEGED, 204, lambda ws: ws.fresh_provider()),
     f"POST /console/api{PROVIDERS}/<path:provider>/models": Case(
+        PRIVILEGED, 200, lambda ws: {"provider": "openai_api_compatible"}, _model_body),
+    # a real outbound call to a caller-chosen endpoint; nothing is stored
+    f"POST /console/api{PROVIDERS}/<path:provider>/credentials/validate": Case(
+        PRIVILEGED, 200, lambda ws: {"provider": "openai"},
+        lambda ws: {"credentials": {"openai_api_key": "sk-x", "openai_api_base": ws.llm_url}}),
+    f"POST /console/api{PROVIDERS}/<path:provider>/models/credentials/validate": Case(
         PRIVILEGED, 200, lambda ws: {"provider": "openai_api_compatible"}, _model_body),
     f"DELETE /console/api{PROVIDERS}/<path:provider>/models": Case(
         PRIVILEGED, 204, lambda ws: ws.fresh_model(), _json({"model": "fake-model", "model_type": "llm"})),
@@ -184,12 +190,6 @@ ANY_MEMBER: dict[str, Case] = {
     "POST /console/api/workspaces": Case(EVERYONE, 201, payload=_json({"name": "My own"})),
     "POST /console/api/workspaces/switch": Case(EVERYONE, 200, payload=lambda ws: {"tenant_id": ws.owner.tenant_id}),
     "POST /console/api/workspaces/current": Case(EVERYONE, 200),
-    # a real call with the given credentials; nothing is stored
-    f"POST /console/api{PROVIDERS}/<path:provider>/credentials/validate": Case(
-        EVERYONE, 200, lambda ws: {"provider": "openai"},
-        lambda ws: {"credentials": {"openai_api_key": "sk-x", "openai_api_base": ws.llm_url}}),
-    f"POST /console/api{PROVIDERS}/<path:provider>/models/credentials/validate": Case(
-        EVERYONE, 200, lambda ws: {"provider": "openai_api_compatible"}, _model_body),
 }
 # Writes made before there is a caller (installation, sign-in, activation); not role-gated.
 UNAUTHENTICATED = frozenset({"POST /console/api/setup", "POST /console/api/login", "POST /console/api/refresh-token",

@@ -12,7 +12,6 @@ from api.schemas.chat import (
     ChatMessageResultSchema,
     DebugChatMessageCreateSchema,
     DebugCompletionMessageCreateSchema,
-    StopSchema,
 )
 from api.services import app_service, run_service, service_auth_service
 from api.services.run_service import Caller
@@ -53,9 +52,10 @@ class DebugCompletionMessagesApi(Resource):
 
 
 class DebugStopApi(Resource):
-    @doc("Stop a debug run started by the caller", body=StopSchema, response=ResultSchema, errors=(401, 403, 404))
+    @doc("Stop a debug run started by the caller (editor+)", response=ResultSchema, errors=(401, 403, 404))
     @console_login
     def post(self, principal, app_id, task_id):
+        principal.require(EDITORS)
         app_service.get_app(db.session, tenant_id=principal.tenant_id, app_id=app_id)
         run_service.stop_run(get_runtime(), task_id=task_id, caller=Caller(account_id=principal.account_id))
         return {"result": "success"}

@@ -62,7 +62,10 @@ class ProviderCredentialsApi(Resource):
                                                    credentials=args["credentials"], name=args["name"])
         return {"result": "success"}, 201
 
-    put = post
+    @doc("Validate (real call) and replace provider credentials (owner/admin)", body=CredentialsBodySchema,
+         response=ResultSchema, errors=(400, 401, 403, 404))
+    def put(self, provider):
+        return self.post(provider)[0]
 
     @doc("Remove provider credentials (owner/admin)", status=204, errors=(401, 403, 404))
     @console_login
@@ -73,12 +76,13 @@ class ProviderCredentialsApi(Resource):
 
 
 class ProviderCredentialsValidateApi(Resource):
-    @doc("Check provider credentials with a real minimal call", body=CredentialsBodySchema,
+    @doc("Check provider credentials with a real minimal call (owner/admin)", body=CredentialsBodySchema,
          response=ValidateResultSchema, errors=(400, 401, 404))
     @console_login
     def post(self, principal, provider):
         args = json_body(_creds)
-        return _validation(provider_service.validate_credentials(provider=provider, credentials=args["credentials"]))
+        return _validation(provider_service.validate_credentials(principal=principal, provider=provider,
+                                                                 credentials=args["credentials"]))
 
 
 class ProviderModelsApi(Resource):
@@ -111,13 +115,14 @@ class ProviderModelsApi(Resource):
 
 
 class ProviderModelCredentialsValidateApi(Resource):
-    @doc("Check one model's credentials with a real minimal call", body=ModelCredentialsBodySchema,
+    @doc("Check one model's credentials with a real minimal call (owner/admin)", body=ModelCredentialsBodySchema,
          response=ValidateResultSchema, errors=(400, 401, 404))
     @console_login
     def post(self, principal, provider):
         args = json_body(_model_creds)
         return _validation(provider_service.validate_credentials(
-            provider=provider, credentials=args["credentials"], model=args["model"], model_type=args["model_type"]))
+            principal=principal, provider=provider, credentials=args["credentials"], model=args["model"],
+            model_type=args["model_type"]))
 
 
 class DefaultModelApi(Resource):
