@@ -630,15 +630,17 @@ def run_mode(mode: str, args: argparse.Namespace, mock_pid: int) -> ModeResult:
     with mode_servers(mode, args, args.mock_port) as ms:
         print(f"   api on :{ms.port}; apps ready; load average {_load()}", flush=True)
         warm_up(ms, args)
-        for variant in VARIANTS:
-            for streaming, concurrencies in ((False, (1, 20)), (True, (1, 50))):
-                for concurrency in concurrencies:
-                    result.rows.append(measure_pair(ms, mock_pid, variant, streaming, concurrency, args))
-        result.bursts += overload_limit(ms, args)
-        if mode == "distributed":
-            result.bursts += overload_db_pool(ms, args)
-            result.bursts += overload_redis_down(ms, args)
-        if mode in args.soak_modes and args.soak_minutes > 0:
+        if "latency" in args.parts:
+            for variant in VARIANTS:
+                for streaming, concurrencies in ((False, (1, 20)), (True, (1, 50))):
+                    for concurrency in concurrencies:
+                        result.rows.append(measure_pair(ms, mock_pid, variant, streaming, concurrency, args))
+        if "overload" in args.parts:
+            result.bursts += overload_limit(ms, args)
+            if mode == "distributed":
+                result.bursts += overload_db_pool(ms, args)
+                result.bursts += overload_redis_down(ms, args)
+        if "soak" in args.parts and mode in args.soak_modes and args.soak_minutes > 0:
             result.soak = soak(ms, mock_pid, args)
     return result
 
@@ -696,10 +698,10 @@ def report(results: list[ModeResult], args: argparse.Namespace, load_before: str
             verdicts.append(Verdict(res.mode, "soak: one event per upstream chunk",
                                     f"{s.chat.mismatches(SOAK_TOKENS)} of {len(s.chat.ok)} streams differ",
                                     s.chat.mismatches(SOAK_TOKENS) == 0 and bool(s.chat.ok)))
-        elif args.soak_minutes > 0:
+        elif args.soak_minutes > 0 and "soak" in args.parts:
             verdicts.append(Verdict(res.mode, "soak 200 x 5 s streams",
                                     f"not run (--soak-modes {','.join(args.soak_modes)})", None))
-        if res.mode == "embedded":
+        if res.mode == "embedded" and "overload" in args.parts:
             verdicts.append(Verdict(res.mode, "DB pool / Redis exhausted: 503 < 100 ms",
                                     "not applicable (SQLite, no Redis)", None))
     print(f"\n{line}\nSUMMARY  (load average before {load_before}, now {_load()}; {os.cpu_count()} CPUs shared by "
@@ -745,6 +747,8 @@ def main() -> int:
     parser.add_argument("--soak-minutes", type=float, default=None, help="minutes (default 5; quick 1; 0 skips)")
     parser.add_argument("--soak-modes", default="distributed",
                         help="comma-separated modes that run the soak (default distributed: the compose setup)")
+    parser.add_argument("--parts", default="latency,overload,soak",
+                        help="comma-separated parts to run (default latency,overload,soak)")
     parser.add_argument("--soak-streams", type=int, default=200)
     parser.add_argument("--soak-baseline", type=float, default=None, help="seconds of direct soak baseline")
     parser.add_argument("--samples", type=int, default=None, help="per side, c=1 rows (default 40; quick 20)")
@@ -767,6 +771,7 @@ def main() -> int:
     args.window = args.window or (2.0 if args.quick else 4.0)
     args.soak_baseline = args.soak_baseline or (5.0 if args.quick else 10.0)
     args.soak_modes = [m.strip() for m in args.soak_modes.split(",") if m.strip()]
+    args.parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     if "both" in args.soak_modes:
         args.soak_modes = ["distributed", "embedded"]
 

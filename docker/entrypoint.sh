@@ -2,7 +2,8 @@
 # One image, three roles, chosen by MODE (default api):
 #   api      gunicorn serving api.wsgi:app on 0.0.0.0:5001 (BIND overrides)
 #   worker   a Celery worker consuming every queue the app defines (default, dataset, run);
-#            CELERY_CONCURRENCY sets the number of worker processes (Celery's default: one per CPU)
+#            CELERY_CONCURRENCY overrides CELERY_WORKER_CONCURRENCY (threads of the worker's pool)
+#   beat     Celery beat: schedules periodic housekeeping (run exactly one per deployment)
 #   migrate  `flask db upgrade` once, then exit (compose runs it before api and worker start)
 # Extra arguments are passed through to the chosen command.
 set -euo pipefail
@@ -20,11 +21,14 @@ case "$MODE" in
     fi
     exec celery "${args[@]}" "$@"
     ;;
+  beat)
+    exec celery -A api.worker:celery beat --loglevel=INFO --schedule /tmp/celerybeat-schedule "$@"
+    ;;
   migrate)
     exec flask --app api.wsgi db upgrade "$@"
     ;;
   *)
-    echo "entrypoint: unknown MODE '$MODE' (expected api, worker or migrate)" >&2
+    echo "entrypoint: unknown MODE '$MODE' (expected api, worker, beat or migrate)" >&2
     exit 64
     ;;
 esac

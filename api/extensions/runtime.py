@@ -22,6 +22,9 @@ from api.extensions.pubsub import LocalBroadcaster, RedisBroadcaster
 from api.extensions.storage import LocalStorage, S3Storage
 
 logger = logging.getLogger(__name__)
+# Per process: above the thread counts of a gunicorn worker (GUNICORN_THREADS, 256) and of a Celery worker
+# (CELERY_WORKER_CONCURRENCY, 256 runs each with a heartbeat), far below Redis's default maxclients (10000).
+REDIS_MAX_CONNECTIONS = 2048
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,11 @@ def _storage(settings: Settings) -> Storage:
 
 def build_runtime(settings: Settings, celery: Celery) -> Runtime:
     if settings.distributed:
+        # Every open SSE stream holds one pub/sub connection of this pool for its whole life (and every
+        # generating thread publishes through it): redis-py >= 6 caps a pool at 100 connections by default,
+        # which turned stream number 101 of a process into a 503 (MaxConnectionsError).
         client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2,
-                                      health_check_interval=30)
+                                      health_check_interval=30, max_connections=REDIS_MAX_CONNECTIONS)
         broadcaster: Broadcaster = RedisBroadcaster(client)
         counters: CounterStore = RedisCounterStore(client)
         dispatcher: Dispatcher = CeleryDispatcher(celery)

@@ -270,7 +270,7 @@ BODIES: dict[str, BodyCase] = {
     "PUT /console/api/workspaces/current/members/<uuid:member_id>/update-role": BodyCase(200, _fixed(
         {"role": "editor"})),
     f"POST {PROVIDERS}/credentials": BodyCase(201, _openai, deep=tuple({"credentials": w} for w in OPENAI_WRONG)),
-    f"PUT {PROVIDERS}/credentials": BodyCase(201, _openai, deep=tuple({"credentials": w} for w in OPENAI_WRONG)),
+    f"PUT {PROVIDERS}/credentials": BodyCase(200, _openai, deep=tuple({"credentials": w} for w in OPENAI_WRONG)),
     f"POST {PROVIDERS}/credentials/validate": BodyCase(200, _openai),
     f"POST {PROVIDERS}/models": BodyCase(200, _compatible),
     f"DELETE {PROVIDERS}/models": BodyCase(204, _fixed({"model": "fake-model", "model_type": "llm"})),
