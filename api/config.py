@@ -55,6 +55,19 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0, m
     return value
 
 
+def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}")
+    if not value >= minimum or value == float("inf"):  # also rejects nan
+        raise ConfigError(f"{name} must be a finite number >= {minimum:g}, got {raw!r}")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -131,7 +144,7 @@ class Settings:
     embedded_worker_threads: int = 4
     sqlalchemy_pool_size: int = 30
     sqlalchemy_max_overflow: int = 10
-    sqlalchemy_pool_timeout: int = 10
+    sqlalchemy_pool_timeout: float = 10.0  # seconds, fractions allowed (e.g. 0.05 to shed load fast)
     max_content_length_mb: int = 120
     trusted_proxy_count: int = 0
     run_queue_timeout: int = 60
@@ -237,7 +250,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         embedded_worker_threads=_int(env, "EMBEDDED_WORKER_THREADS", 4, minimum=1, maximum=64),
         sqlalchemy_pool_size=_int(env, "SQLALCHEMY_POOL_SIZE", 30, minimum=1),
         sqlalchemy_max_overflow=_int(env, "SQLALCHEMY_MAX_OVERFLOW", 10),
-        sqlalchemy_pool_timeout=_int(env, "SQLALCHEMY_POOL_TIMEOUT", 10, minimum=1),
+        sqlalchemy_pool_timeout=_float(env, "SQLALCHEMY_POOL_TIMEOUT", 10.0, minimum=0.001),
         max_content_length_mb=_int(env, "MAX_REQUEST_BODY_MB", 120, minimum=1),
         trusted_proxy_count=_int(env, "TRUSTED_PROXY_COUNT", 0, maximum=10),
         run_queue_timeout=_int(env, "RUN_QUEUE_TIMEOUT", 60, minimum=1),

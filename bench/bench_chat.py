@@ -30,9 +30,13 @@ database and the Redis db (locked, flushed before and after) are cleaned up at t
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import fcntl
+import http.client
+import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -368,7 +372,7 @@ class Row:
     a: Side
     b: Side
     expected_events: int = TOKENS
-    notes: list[str] = field(default_factory=list)
+    split: dict[str, tuple[float, float]] = field(default_factory=dict)  # side -> (before model, after answer)
 
     @property
     def what(self) -> str:
@@ -387,12 +391,17 @@ def measure_pair(ms: ModeStack, mock_pid: int, variant: str, streaming: bool, co
     direct = direct_target(args.mock_port, model, streaming)
     chat = chat_target(ms, variant, streaming)
     kind = "streaming" if streaming else "blocking"
+    split: dict[str, tuple[float, float]] = {}
     if concurrency == 1:
         cpu0, mock0 = ms.cpu(), tree_cpu_seconds(mock_pid)
+        mock_arrivals(args.mock_port)
         result = run_streams([direct, chat], concurrency=1, cycle=[0, 1], per_slot=2 * args.samples, processes=1,
                              hang_timeout=args.hang_timeout, drain=args.hang_timeout)
+        arrivals = mock_arrivals(args.mock_port)
         cpu, mock_cpu = ms.cpu() - cpu0, tree_cpu_seconds(mock_pid) - mock0
         a, b = Side(result.of(0)), Side(result.of(1))
+        split = {"direct": overhead_split(a, arrivals, model, streaming),
+                 "chat": overhead_split(b, arrivals, model, streaming)}
         b.cpu_ms_per_req = cpu / max(1, len(b.samples)) * 1e3
         a.cpu_ms_per_req = mock_cpu / max(1, len(a.samples)) * 1e3
         _print_errors(result)
@@ -415,9 +424,37 @@ def measure_pair(ms: ModeStack, mock_pid: int, variant: str, streaming: bool, co
         for index, side in ((0, a), (1, b)):
             side.rps = len(side.samples) / seconds[index]
             side.cpu_ms_per_req = cpu[index] / max(1, len(side.samples)) * 1e3  # warm-up included: an upper bound
-    row = Row(ms.mode, variant, kind, concurrency, a, b)
+    row = Row(ms.mode, variant, kind, concurrency, a, b, split=split)
     _print_row(row)
     return row
+
+
+def mock_arrivals(port: int) -> list[float]:
+    """The mock's arrival times of generation requests since the last call (and forget them)."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=10)
+    try:
+        conn.request("GET", "/_arrivals")
+        return sorted(json.loads(conn.getresponse().read()))
+    finally:
+        conn.close()
+
+
+def overhead_split(side: Side, arrivals: list[float], model: str, streaming: bool) -> tuple[float, float]:
+    """p50 of (request sent -> the mock received the model call) and (the mock's first token, or blocking answer,
+    -> the client had it), in ms. Only for sequential requests: each gets the first arrival after its send."""
+    first_ms, inter_ms, tokens = (int(x) for x in re.findall(r"\d+", model))
+    first_s, inter_s = first_ms / 1000.0, inter_ms / 1000.0
+    answer_after = first_s if streaming else first_s + (tokens - 1) * inter_s
+    before, after = [], []
+    for sample in side.ok:
+        index = bisect.bisect_left(arrivals, sample.sent_at)
+        if index >= len(arrivals) or arrivals[index] > sample.sent_at + sample.total_ms / 1e3:
+            continue
+        arrived = arrivals[index]
+        got = sample.sent_at + (sample.first_ms if streaming else sample.total_ms) / 1e3
+        before.append((arrived - sample.sent_at) * 1e3)
+        after.append((got - arrived - answer_after) * 1e3)
+    return (pct(before, 0.5) if before else float("nan"), pct(after, 0.5) if after else float("nan"))
 
 
 def _print_errors(result: StreamResult) -> None:
@@ -432,6 +469,11 @@ def _print_row(row: Row) -> None:
           f"{row.a.p(0.95, what):7.1f}  chat p50/p95 {row.b.p(0.5, what):7.1f}/{row.b.p(0.95, what):7.1f}  "
           f"diff {row.diff(0.5):+7.1f}/{row.diff(0.95):+7.1f} ms  n={len(row.a.samples)}/{len(row.b.samples)}  "
           f"errors {row.a.errors}/{row.b.errors}{mismatch}", flush=True)
+    if row.split:
+        (a_before, a_after), (b_before, b_after) = row.split["direct"], row.split["chat"]
+        print(f"{'':<22}split p50: send -> model called {a_before:6.1f} / {b_before:6.1f} ms,  model "
+              f"{'first token' if row.kind == 'streaming' else 'answer'} -> client {a_after:6.1f} / {b_after:6.1f} ms"
+              "  (direct / chat)", flush=True)
 
 
 def warm_up(ms: ModeStack, args: argparse.Namespace) -> None:
@@ -663,19 +705,25 @@ def report(results: list[ModeResult], args: argparse.Namespace, load_before: str
     line = "-" * 132
     print(f"\n{line}\nRESULTS  (ms; diff = chat - direct at the same percentile; CPU = server CPU ms per request "
           f"(api+worker), mock CPU for direct)\n{line}")
-    print(f"{'mode':<12}{'variant':<7}{'kind':<10}{'conc':>5}{'direct p50':>11}{'p95':>8}{'chat p50':>10}{'p95':>8}"
+    print(f"{'mode':<12}{'variant':<8}{'kind':<10}{'conc':>5}{'direct p50':>11}{'p95':>8}{'chat p50':>10}{'p95':>8}"
           f"{'diff p50':>10}{'p95':>8}{'last-byte diff p50':>19}{'n a/b':>11}{'err a/b':>9}{'ev!=ch':>7}"
           f"{'CPU a/b':>12}")
     verdicts: list[Verdict] = []
     for res in results:
         for row in res.rows:
             mismatch = str(row.b.mismatches(row.expected_events)) if row.kind == "streaming" else "-"
-            print(f"{row.mode:<12}{row.variant:<7}{row.kind:<10}{row.concurrency:>5}{_fmt(row.a.p(0.5, row.what), 11)}"
+            print(f"{row.mode:<12}{row.variant:<8}{row.kind:<10}{row.concurrency:>5}{_fmt(row.a.p(0.5, row.what), 11)}"
                   f"{_fmt(row.a.p(0.95, row.what))}{_fmt(row.b.p(0.5, row.what), 10)}{_fmt(row.b.p(0.95, row.what))}"
                   f"{_fmt(row.diff(0.5), 10)}{_fmt(row.diff(0.95))}{_fmt(row.diff_total(0.5), 19)}"
                   f"{f'{len(row.a.samples)}/{len(row.b.samples)}':>11}{f'{row.a.errors}/{row.b.errors}':>9}"
                   f"{mismatch:>7}{_fmt(row.a.cpu_ms_per_req, 6, 2)}/{_fmt(row.b.cpu_ms_per_req, 5, 1).strip():<5}")
             verdicts += _row_verdicts(row)
+        splits = [row for row in res.rows if row.split]
+        for row in splits:
+            (a_before, a_after), (b_before, b_after) = row.split["direct"], row.split["chat"]
+            answer = "first token" if row.kind == "streaming" else "answer"
+            print(f"{'':<12}{row.variant:<8}{row.kind:<10}{1:>5}  split of the c=1 difference (p50): request -> model "
+                  f"called {b_before - a_before:+.1f} ms, model {answer} -> client {b_after - a_after:+.1f} ms")
         for burst in res.bursts:
             verdicts.append(Verdict(res.mode, f"{burst.label}: {burst.expect} < 100 ms, no 500, no hang",
                                     f"{dict(sorted(burst.statuses().items(), key=str))} max {burst.refused_max:.1f} ms",
@@ -706,9 +754,11 @@ def report(results: list[ModeResult], args: argparse.Namespace, load_before: str
                                     "not applicable (SQLite, no Redis)", None))
     print(f"\n{line}\nSUMMARY  (load average before {load_before}, now {_load()}; {os.cpu_count()} CPUs shared by "
           f"client, mock and servers; total {time.monotonic() - started:.0f}s)\n{line}")
-    print(f"{'mode':<12}{'requirement':<78}{'measured':<52}verdict")
+    req_width = max([len("requirement"), *(len(v.requirement) for v in verdicts)]) + 2
+    measured_width = max([len("measured"), *(len(v.measured) for v in verdicts)]) + 2
+    print(f"{'mode':<12}{'requirement':<{req_width}}{'measured':<{measured_width}}verdict")
     for v in verdicts:
-        print(f"{v.mode:<12}{v.requirement:<78}{v.measured:<52}{_mark(v.met)}")
+        print(f"{v.mode:<12}{v.requirement:<{req_width}}{v.measured:<{measured_width}}{_mark(v.met)}")
     met = sum(1 for v in verdicts if v.met)
     judged = sum(1 for v in verdicts if v.met is not None)
     print(f"\n{met} of {judged} target lines MET")

@@ -13,13 +13,16 @@ Token k (0-based) is written at start + first + k * inter (absolute deadlines: n
 call answers at start + first + (n - 1) * inter (n capped by `max_tokens`). Unknown names answer like
 mock-f0-i0-n3. The tests' fake is a ThreadingHTTPServer (a thread per connection, one flush per frame), fine
 for tests but heavy for hundreds of concurrent streams on a 2-core machine shared with the server under test;
-this one is a single event loop with pre-built frames.
+this one is a single event loop with pre-built frames. `GET /_arrivals` returns (and forgets) the arrival times
+of the generation requests (time.monotonic(), the clock of time.perf_counter() on Linux), so a benchmark can
+split a request's overhead into "before the model was called" and "after its first token".
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import re
@@ -92,6 +95,17 @@ def _error(status: int, message: str) -> bytes:
             % (status, len(body))) + body
 
 
+ARRIVALS: collections.deque[float] = collections.deque(maxlen=100_000)
+
+
+def _arrivals_response() -> bytes:
+    """`GET /_arrivals`: the CLOCK_MONOTONIC arrival times (s) of the generation requests since the last call."""
+    times = list(ARRIVALS)
+    ARRIVALS.clear()
+    body = json.dumps(times).encode()
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
+
+
 async def _sleep_until(loop: asyncio.AbstractEventLoop, deadline: float) -> None:
     delay = deadline - loop.time()
     if delay > 0:
@@ -118,6 +132,10 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                 if name.strip().lower() == "content-length":
                     length = int(value.strip() or 0)
             raw = await reader.readexactly(length) if length else b""
+            if method == "GET" and path.startswith("/_arrivals"):
+                writer.write(_arrivals_response())
+                await writer.drain()
+                continue
             if method != "POST" or not path.startswith("/v1/chat/completions"):
                 writer.write(_error(404, f"no route {method} {path}"))
                 await writer.drain()
@@ -130,6 +148,8 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                 continue
             model = str(body.get("model") or "")
             first, inter, n = timing(model)
+            if body.get("max_tokens") != 1:  # not a credential check
+                ARRIVALS.append(start)
             if not body.get("stream"):
                 if isinstance(body.get("max_tokens"), int) and body["max_tokens"] > 0:
                     n = min(n, body["max_tokens"])  # e.g. the 1-token credential check

@@ -30,7 +30,7 @@ from bench.load import LoadResult, _connect
 OK, ERR_STATUS, ERR_BROKEN, ERR_HANG, ERR_INCOMPLETE, ERR_EVENT = range(6)
 ERROR_NAMES = {ERR_STATUS: "status", ERR_BROKEN: "broken", ERR_HANG: "hang", ERR_INCOMPLETE: "incomplete",
                ERR_EVENT: "error-event"}
-_FIELDS = 7  # target, status, error, sent (s from start), first ms, total ms, events
+_FIELDS = 8  # target, status, error, sent (s from start), first ms, total ms, events, sent (perf_counter)
 _CHUNKED_END = b"\r\n0\r\n\r\n"
 
 
@@ -63,6 +63,7 @@ class Sample:
     first_ms: float
     total_ms: float
     events: int
+    sent_at: float = float("nan")  # time.perf_counter() of the send (CLOCK_MONOTONIC: comparable across processes)
 
 
 @dataclass
@@ -177,12 +178,14 @@ def _client(host: str, targets: list[Target], cycle: list[int], first_slot: int,
             elif target.terminal and slot.buf.find(target.terminal, slot.body_start) < 0:
                 error = ERR_INCOMPLETE
         if error != OK and len(error_bodies) < 5:
+            at = slot.buf.find(target.error, slot.body_start) if target.error else -1
+            body = slot.buf[at:at + 400] if at >= 0 else slot.buf[slot.body_start:][-400:]
             error_bodies.append(f"{target.label}: {ERROR_NAMES[error]} status={slot.status} "
-                                f"{bytes(slot.buf[:600]).decode(errors='replace')!r}")
+                                f"{bytes(body).decode(errors='replace')!r}")
         if slot.sent_at >= measure_from:
             first = slot.first_at or now
             samples.extend((slot.target, slot.status, error, slot.sent_at - start, (first - slot.sent_at) * 1e3,
-                            (now - slot.sent_at) * 1e3, slot.events))
+                            (now - slot.sent_at) * 1e3, slot.events, slot.sent_at))
         if error != OK or slot.close:
             drop(slot, slot.target)
         slot.target = -1
@@ -357,8 +360,8 @@ def run_streams(targets: list[Target], *, concurrency: int, cycle: list[int] | N
         block = array("d")
         block.frombytes(raw)
         for i in range(0, len(block), _FIELDS):
-            t, status, error, sent, first_ms, total_ms, events = block[i:i + _FIELDS]
-            samples.append(Sample(int(t), int(status), int(error), sent, first_ms, total_ms, int(events)))
+            t, status, error, sent, first_ms, total_ms, events, sent_at = block[i:i + _FIELDS]
+            samples.append(Sample(int(t), int(status), int(error), sent, first_ms, total_ms, int(events), sent_at))
         bodies.extend(errors)
     if len(collected) < n_procs:
         bodies.append(f"{n_procs - len(collected)} client process(es) died")

@@ -13,6 +13,8 @@ import base64
 import json
 import logging
 import threading
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -38,6 +40,7 @@ from api.services.errors import ProviderNotInitializeError, ServiceError
 
 logger = logging.getLogger(__name__)
 HISTORY_LIMIT = 50
+STOP_POLL_SECONDS = 0.1  # how often a streaming run reads its stop flag (at chunk boundaries)
 _breaker = CircuitBreaker()
 _retry = RetryPolicy()
 
@@ -208,7 +211,7 @@ def _generate(session: Session, runtime: Runtime, message: Message, publisher: _
     stop_key = redis_keys.run_stop_flag(task_id)
     session.commit()  # hand the pooled connection back while the model streams
     finished: pipeline.Finished | None = None
-    for item in pipeline.generate(targets, messages, should_stop=lambda: runtime.counters.get(stop_key) is not None,
+    for item in pipeline.generate(targets, messages, should_stop=_stop_checker(runtime, stop_key),
                                   retry=_retry, breaker=_breaker):
         if isinstance(item, pipeline.Delta):
             publisher.event("message", id=message.id, answer=item.text, from_variable_selector=None)
@@ -235,6 +238,25 @@ def _generate(session: Session, runtime: Runtime, message: Message, publisher: _
     session.commit()
     publisher.event("message_end", id=message.id, metadata=metadata, files=None)
     return status
+
+
+def _stop_checker(runtime: Runtime, stop_key: str) -> Callable[[], bool]:
+    """`should_stop` of a run: reads the stop flag at most once per STOP_POLL_SECONDS, then stays True.
+
+    Reading it after every upstream chunk cost one Redis round trip per token (a quarter of a busy worker's
+    time at 200 streams of 50 tokens/s); a stop now ends the run at the first chunk boundary at most
+    STOP_POLL_SECONDS after it was asked for (slower streams still stop after the current chunk)."""
+    state = {"due": 0.0, "stop": False}
+
+    def should_stop() -> bool:
+        if not state["stop"]:
+            now = time.monotonic()
+            if now >= state["due"]:
+                state["due"] = now + STOP_POLL_SECONDS
+                state["stop"] = runtime.counters.get(stop_key) is not None
+        return state["stop"]
+
+    return should_stop
 
 
 def _tenant_of(session: Session, message: Message) -> str:

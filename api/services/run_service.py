@@ -260,7 +260,8 @@ def wait_for_result(handle: RunHandle, runtime: Runtime) -> dict[str, Any]:
 
 
 def stop_run(runtime: Runtime, *, task_id: str, caller: Caller) -> None:
-    """Ask the worker to end the run after the current chunk, if `caller` started it (else a no-op)."""
+    """Ask the worker to end the run at a chunk boundary (within run_execution_service.STOP_POLL_SECONDS), if
+    `caller` started it (else a no-op)."""
     owner = runtime.counters.get(redis_keys.run_owner(task_id))
     if owner is not None and owner == caller.owner:
         runtime.counters.set(redis_keys.run_stop_flag(task_id), "1", ttl_seconds=STOP_TTL)

@@ -18,6 +18,10 @@ from api.app import create_app
 from api.controllers import auth as auth_controller
 from api.extensions.database import db
 from tests.conftest import distributed_settings
+from tests.fakes.llm_server import FakeLLMServer, start_llm_server
+from tests.helpers import PASSWORD, Console
+from tests.integration.bad_input_support import Ctx
+from tests.integration.seed import seed_workspace
 
 pytestmark = pytest.mark.integration
 
@@ -75,3 +79,22 @@ def client(pg_app: Flask, db_session: object):
 @pytest.fixture
 def client_b(pg_app_b: Flask, db_session: object):
     return pg_app_b.test_client()
+
+
+# ---- the seeded workspace the bad-input walks use ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[FakeLLMServer]:
+    server = start_llm_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ctx(client, db_session, pg_app, llm) -> Ctx:
+    console = Console(client)
+    setup = {"email": "owner@example.com", "name": "Owner", "password": PASSWORD, "unknown": {"extra": [1]}}
+    console.call("post", "/setup", json=setup, expect=201)  # the setup body's unknown field is ignored too
+    owner = console.login("owner@example.com")
+    seed = seed_workspace(console, db_session, pg_app, owner, llm.url, tag="X", member_email="member@example.com")
+    return Ctx(console, seed, llm.url, pg_app)

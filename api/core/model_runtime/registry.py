@@ -38,6 +38,8 @@ MODEL_TYPES = ("llm", "text-embedding", "rerank")
 _OPENAI_STYLE = {"openai": openai_endpoint, "openai_api_compatible": compatible_endpoint,
                  "azure_openai": azure_endpoint}
 
+HTTP_MAX_CONNECTIONS = 1024  # per provider and process; above any sane worker concurrency
+HTTP_MAX_KEEPALIVE = 256  # idle connections kept for reuse (a TLS handshake per request is slow)
 _clients: dict[str, httpx.Client] = {}
 _clients_lock = threading.Lock()
 
@@ -60,8 +62,12 @@ def _client(provider: str) -> httpx.Client:
     with _clients_lock:
         client = _clients.get(provider)
         if client is None or client.is_closed:
+            # One client serves every generating thread of the process (a Celery worker runs
+            # CELERY_WORKER_CONCURRENCY = 256 streams at once): a smaller pool made stream 101 wait for a
+            # connection, time out (PoolTimeout), and open the endpoint's circuit breaker for everybody.
             client = httpx.Client(timeout=http_timeout(Timeouts()),
-                                  limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
+                                  limits=httpx.Limits(max_connections=HTTP_MAX_CONNECTIONS,
+                                                      max_keepalive_connections=HTTP_MAX_KEEPALIVE))
             _clients[provider] = client
         return client
 
