@@ -152,6 +152,10 @@ class Settings:
     celery_worker_concurrency: int = 256
     run_worker_lost_timeout: int = 10
     run_heartbeat_interval: int = 2
+    indexing_lease_seconds: int = 60
+    indexing_reaper_interval: int = 60
+    indexing_tenant_concurrency: int = 4
+    embedding_batch_size: int = 64
     log_level: str = "INFO"
     log_format: str = "json"
     server_version: str = "1.13.2"
@@ -258,6 +262,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         celery_worker_concurrency=_int(env, "CELERY_WORKER_CONCURRENCY", 256, minimum=1, maximum=4096),
         run_worker_lost_timeout=_int(env, "RUN_WORKER_LOST_TIMEOUT", 10, minimum=2),
         run_heartbeat_interval=_int(env, "RUN_HEARTBEAT_INTERVAL", 2, minimum=1),
+        indexing_lease_seconds=_int(env, "INDEXING_LEASE_SECONDS", 60, minimum=10, maximum=3600),
+        indexing_reaper_interval=_int(env, "INDEXING_REAPER_INTERVAL", 60, minimum=5, maximum=3600),
+        indexing_tenant_concurrency=_int(env, "INDEXING_TENANT_CONCURRENCY", 4, minimum=1, maximum=256),
+        embedding_batch_size=_int(env, "EMBEDDING_BATCH_SIZE", 64, minimum=1, maximum=2048),
         log_level=_choice(env, "LOG_LEVEL", "INFO", ("debug", "info", "warning", "error")).upper(),
         log_format=_choice(env, "LOG_FORMAT", "json", ("json", "text")),
     )

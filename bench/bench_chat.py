@@ -458,8 +458,20 @@ def overhead_split(side: Side, arrivals: list[float], model: str, streaming: boo
 
 
 def _print_errors(result: StreamResult) -> None:
-    for body in result.error_bodies[:3]:
+    for body in result.error_bodies[:4]:
         print(f"      error sample: {body[:400]}")
+
+
+def _print_unhandled(server: Any, bursts: list[Burst]) -> None:
+    """When a burst saw a 5xx other than 503, show the server's logged tracebacks (the cause of the 500)."""
+    if not any(burst.five_hundreds for burst in bursts):
+        return
+    lines = server.log_path.read_text(errors="replace").splitlines()
+    shown = 0
+    for index, line in enumerate(lines):
+        if "unhandled error" in line and shown < 2:
+            shown += 1
+            print("\n".join(f"      {text[:300]}" for text in lines[index:index + 25]))
 
 
 def _print_row(row: Row) -> None:
@@ -618,6 +630,7 @@ def overload_db_pool(ms: ModeStack, args: argparse.Namespace) -> list[Burst]:
                                   Side([s for s in side.samples if s.status != 200]), note)
                     _print_burst(burst)
                     bursts.append(burst)
+                _print_unhandled(server, bursts)
             finally:
                 engine.dispose()
     except RuntimeError as exc:  # e.g. the config refuses the pool timeout: report, do not abort the run
@@ -651,6 +664,7 @@ def overload_redis_down(ms: ModeStack, args: argparse.Namespace) -> list[Burst]:
                               f"warm-up before the cut: {[w.samples[0].status if w.samples else '-' for w in warm]}")
                 _print_burst(burst)
                 bursts.append(burst)
+            _print_unhandled(server, bursts)
     finally:
         proxy.kill()
     return bursts

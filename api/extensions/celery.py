@@ -23,10 +23,11 @@ from api.extensions.database import db
 
 logger = logging.getLogger(__name__)
 
-TASK_MODULES = ("api.tasks.api_key_tasks", "api.tasks.run_tasks")
+TASK_MODULES = ("api.tasks.api_key_tasks", "api.tasks.run_tasks", "api.tasks.indexing_tasks")
 # Periodic housekeeping: task name → seconds. Celery beat runs them in distributed mode
 # (`celery -A api.worker:celery beat`); the embedded dispatcher runs them on a timer thread.
-PERIODIC_TASKS = {"run.expire_stale_runs": 300.0}
+# The indexing reaper's period comes from INDEXING_REAPER_INTERVAL (see `periodic_tasks`).
+PERIODIC_TASKS = {"run.expire_stale_runs": 300.0, "indexing.reap_expired_leases": 60.0}
 QUEUES = ("default", "dataset", "run")
 ROUTES = {"indexing.*": {"queue": "dataset"}, "run.*": {"queue": "run"}}
 
@@ -57,11 +58,16 @@ def init_app(app: Flask, settings: Settings) -> Celery:
         worker_concurrency=settings.celery_worker_concurrency,
         worker_hijack_root_logger=False,
         imports=TASK_MODULES,
-        beat_schedule={name: {"task": name, "schedule": seconds} for name, seconds in PERIODIC_TASKS.items()},
+        beat_schedule={name: {"task": name, "schedule": seconds} for name, seconds in periodic_tasks(settings).items()},
     )
     celery.set_default()
     app.extensions["celery"] = celery
     return celery
+
+
+def periodic_tasks(settings: Settings) -> dict[str, float]:
+    """PERIODIC_TASKS with the periods that settings control."""
+    return {**PERIODIC_TASKS, "indexing.reap_expired_leases": float(settings.indexing_reaper_interval)}
 
 
 class CeleryDispatcher:
@@ -99,7 +105,8 @@ class ThreadDispatcher:
         if self._periodic_started:
             return
         self._periodic_started = True
-        due = {name: time.monotonic() + seconds for name, seconds in PERIODIC_TASKS.items()}
+        periods = {name: float(entry["schedule"]) for name, entry in self._celery.conf.beat_schedule.items()}
+        due = {name: time.monotonic() + seconds for name, seconds in periods.items()}
 
         def loop() -> None:
             while True:
@@ -107,7 +114,7 @@ class ThreadDispatcher:
                 now = time.monotonic()
                 for name, at in due.items():
                     if now >= at:
-                        due[name] = now + PERIODIC_TASKS[name]
+                        due[name] = now + periods[name]
                         self.send(name)
 
         threading.Thread(target=loop, name="periodic", daemon=True).start()

@@ -10,16 +10,21 @@ import logging
 from dataclasses import dataclass
 
 import redis
+import sqlalchemy as sa
 from celery import Celery
 from flask import Flask, current_app
 
 from api.config import Settings
 from api.core.ports import Broadcaster, CounterStore, Dispatcher, Storage
+from api.core.rag.ports import FullTextIndex, VectorStore
 from api.extensions.cache import InvalidatingCache
 from api.extensions.celery import CeleryDispatcher, ThreadDispatcher
 from api.extensions.counters import LocalCounterStore, RedisCounterStore
+from api.extensions.database import db
+from api.extensions.fulltext import PgFullTextIndex, SqliteFullTextIndex
 from api.extensions.pubsub import LocalBroadcaster, RedisBroadcaster
 from api.extensions.storage import LocalStorage, S3Storage
+from api.extensions.vector_store import EmbeddedVectorStore, PgVectorStore
 
 logger = logging.getLogger(__name__)
 # Per process: above the thread counts of a gunicorn worker (GUNICORN_THREADS, 256) and of a Celery worker
@@ -36,6 +41,8 @@ class Runtime:
     dispatcher: Dispatcher
     storage: Storage
     cache: InvalidatingCache
+    vector_store: VectorStore
+    fulltext: FullTextIndex
 
 
 def _storage(settings: Settings) -> Storage:
@@ -44,6 +51,23 @@ def _storage(settings: Settings) -> Storage:
                          access_key=settings.s3_access_key, secret_key=settings.s3_secret_key,
                          region=settings.s3_region)
     return LocalStorage(settings.storage_dir / "files")
+
+
+def _knowledge_stores(settings: Settings) -> tuple[VectorStore, FullTextIndex]:
+    """pgvector + PostgreSQL full text, or the embedded index (+ FTS5 on SQLite). Resolved per call, inside the
+    app context. On SQLite the stores write through the session's connection, inside the caller's transaction:
+    SQLite lets one connection write at a time, and a separate one would wait on the caller's open write."""
+    if settings.is_sqlite:
+        def session_connection() -> sa.Connection:
+            return db.session.connection()
+
+        return EmbeddedVectorStore(session_connection), SqliteFullTextIndex(session_connection)
+
+    def engine() -> sa.Engine:
+        return db.engine
+
+    vectors = PgVectorStore(engine) if settings.vector_store == "pgvector" else EmbeddedVectorStore(engine)
+    return vectors, PgFullTextIndex(engine)
 
 
 def build_runtime(settings: Settings, celery: Celery) -> Runtime:
@@ -61,9 +85,11 @@ def build_runtime(settings: Settings, celery: Celery) -> Runtime:
         broadcaster = LocalBroadcaster()
         counters = LocalCounterStore()
         dispatcher = ThreadDispatcher(celery, settings.embedded_worker_threads, settings.celery_worker_concurrency)
+    vector_store, fulltext = _knowledge_stores(settings)
     return Runtime(
         settings=settings, redis=client, counters=counters, broadcaster=broadcaster, dispatcher=dispatcher,
         storage=_storage(settings), cache=InvalidatingCache(broadcaster, settings.api_key_cache_ttl),
+        vector_store=vector_store, fulltext=fulltext,
     )
 
 

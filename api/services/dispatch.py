@@ -15,6 +15,8 @@ class TaskName(StrEnum):
     EXECUTE_CHAT_RUN = "run.execute_chat"
     GENERATE_CONVERSATION_NAME = "run.generate_conversation_name"
     EXPIRE_STALE_RUNS = "run.expire_stale_runs"
+    INDEX_DOCUMENT = "indexing.index_document"
+    REAP_EXPIRED_LEASES = "indexing.reap_expired_leases"
 
 
 def enqueue_touch_api_key(dispatcher: Dispatcher, *, key_id: str, used_at: int) -> None:
@@ -27,3 +29,8 @@ def enqueue_chat_run(dispatcher: Dispatcher, *, message_id: str, task_id: str) -
 
 def enqueue_conversation_name(dispatcher: Dispatcher, *, conversation_id: str) -> None:
     dispatcher.send(TaskName.GENERATE_CONVERSATION_NAME, conversation_id)
+
+
+def enqueue_index_document(dispatcher: Dispatcher, document_id: str) -> None:
+    """Queue indexing of one `waiting` document (queue `dataset`); duplicates are no-ops (the task claims)."""
+    dispatcher.send(TaskName.INDEX_DOCUMENT, document_id)

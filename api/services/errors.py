@@ -229,3 +229,51 @@ class RunFailedError(ServiceError):
     def __init__(self, code: str, message: str, status: int) -> None:
         super().__init__(message)
         self.code, self.status = code, status
+
+
+# ---- knowledge: datasets, documents, segments ------------------------------------------------
+class DatasetNotFoundError(NotFoundError):
+    default_message = "Dataset not found."
+
+
+class DatasetNameDuplicateError(ConflictError):
+    code = "dataset_name_duplicate"
+    default_message = "Dataset name already exists. Please modify your dataset name."
+
+
+class DatasetInUseError(ConflictError):
+    code = "dataset_in_use"
+    default_message = ("The dataset is being used by some apps. Please remove the dataset from the apps before "
+                       "deleting it.")
+
+
+class DatasetApiDisabledError(PermissionDeniedError):
+    default_message = "Dataset api access is not enabled."
+
+
+class DatasetNotInitializedError(InvalidInputError):
+    code = "dataset_not_initialized"
+    default_message = "The dataset is still being initialized or indexing. Please wait a moment."
+
+
+class DocumentNotFoundError(NotFoundError):
+    default_message = "Document not found."
+
+
+class DocumentIndexingError(InvalidInputError):
+    code = "document_indexing"
+    default_message = "Cannot delete document during indexing."
+
+
+class ArchivedDocumentImmutableError(PermissionDeniedError):
+    code = "archived_document_immutable"
+    default_message = "The archived document is not editable."
+
+
+class InvalidActionError(InvalidInputError):
+    code = "invalid_action"
+    default_message = "Invalid action."
+
+
+class SegmentNotFoundError(NotFoundError):
+    default_message = "Segment not found."

@@ -35,7 +35,7 @@ from api.models.app import App, AppModelConfig
 from api.models.conversation import Message, MessageFile
 from api.models.enums import AppMode
 from api.models.file import UploadFile
-from api.services import dispatch, provider_service
+from api.services import dispatch, provider_service, retrieval_service
 from api.services.errors import ProviderNotInitializeError, ServiceError
 
 logger = logging.getLogger(__name__)
@@ -136,15 +136,16 @@ def _images(session: Session, runtime: Runtime, message: Message) -> tuple[Image
     return tuple(images)
 
 
-def _prompt(session: Session, runtime: Runtime, message: Message, config: dict[str, Any], target: ModelTarget):
+def _prompt(session: Session, runtime: Runtime, message: Message, config: dict[str, Any], target: ModelTarget,
+            context: str = ""):
     images = _images(session, runtime, message)
     if message.app_mode == AppMode.COMPLETION:
         return build_completion_prompt(pre_prompt=config.get("pre_prompt") or "", inputs=message.inputs or {},
-                                       query=message.query, images=images)
+                                       query=message.query, images=images, context=context)
     params = target.completion_params or {}
     return build_chat_prompt(pre_prompt=config.get("pre_prompt") or "", inputs=message.inputs or {},
                              query=message.query, history=_history(session, message), images=images,
-                             context_size=_int(target.credentials.get("context_size")),
+                             context=context, context_size=_int(target.credentials.get("context_size")),
                              max_tokens=_int(params.get("max_tokens")))
 
 
@@ -207,7 +208,10 @@ def _generate(session: Session, runtime: Runtime, message: Message, publisher: _
     config = _config(session, runtime, message)
     tenant_id = _tenant_of(session, message)
     targets = _targets(session, runtime, tenant_id, config["model"])
-    messages = _prompt(session, runtime, message, config, targets[0])
+    knowledge = retrieval_service.retrieve_for_app(  # the app's datasets (dataset_configs), if any
+        session, runtime=runtime, tenant_id=tenant_id, config=config, query=message.query or "",
+        inputs=message.inputs, app_mode=message.app_mode or "", invoke_from=message.invoke_from)
+    messages = _prompt(session, runtime, message, config, targets[0], context=knowledge.context)
     stop_key = redis_keys.run_stop_flag(task_id)
     session.commit()  # hand the pooled connection back while the model streams
     finished: pipeline.Finished | None = None
@@ -220,7 +224,7 @@ def _generate(session: Session, runtime: Runtime, message: Message, publisher: _
     assert finished is not None
     usage = finished.usage
     answered = finished.model or targets[0]
-    metadata = {"annotation_reply": None, "retriever_resources": [], "usage": usage.to_dict(),
+    metadata = {"annotation_reply": None, "retriever_resources": knowledge.resources, "usage": usage.to_dict(),
                 "model": {"provider": answered.provider, "name": answered.name}}
     status = "stopped" if finished.stopped else "normal"
     message.answer, message.status, message.error = finished.answer, status, None

@@ -24,6 +24,7 @@ from marshmallow import Schema, fields, validate
 
 from api.core.app.model_config import DEFAULT_FEATURES
 from tests.helpers import PASSWORD, Console, Route, bearer, body, error_keys_ok, view_doc
+from tests.integration.knowledge_bodies import CONSOLE_KNOWLEDGE, KNOWLEDGE_BODYLESS, SERVICE_KNOWLEDGE
 from tests.integration.seed import Seed, stop_requested
 
 LONG_SIZE = 10_000
@@ -53,7 +54,10 @@ class Ctx:
         return {"email": query["email"][0], "token": query["token"][0]}
 
     def headers(self, route: Route) -> dict[str, str]:
-        return self.owner.headers if route.is_console else bearer(self.seed.app_key)
+        if route.is_console:
+            return self.owner.headers
+        knowledge = route.rule.split("/", 2)[-1].startswith("datasets")
+        return bearer(self.seed.dataset_key if knowledge else self.seed.app_key)
 
     def fingerprint(self) -> dict[str, Any]:
         """What the owner and the seeded end user can see; bad input must leave all of it as it was."""
@@ -85,8 +89,9 @@ class Ctx:
         }
 
 
-# Parameters that are not looked up (a stop of someone else's task is a silent no-op, as in Dify).
-NOT_LOOKED_UP = frozenset({"task_id"})
+# Parameters that are not looked up (a stop of someone else's task is a silent no-op, as in Dify; action and
+# status names are checked, an unknown one is 400 invalid_action as in Dify).
+NOT_LOOKED_UP = frozenset({"task_id", "action", "status"})
 
 
 def valid_params(route: Route, c: Ctx) -> dict[str, str]:
@@ -105,6 +110,9 @@ def valid_params(route: Route, c: Ctx) -> dict[str, str]:
         "provider": lambda: "openai_api_compatible" if "/models" in route.rule else "openai",
         "model_type": lambda: "llm",
         "file_id": lambda: str(uuid.uuid4()),  # only /files previews, whose query is judged before any lookup
+        "dataset_id": lambda: c.seed.dataset_id, "document_id": lambda: c.seed.document_id,
+        "segment_id": lambda: c.seed.segment_id, "batch": lambda: c.seed.batch,
+        "action": lambda: "enable", "status": lambda: "enable",  # no-ops on the seeded (enabled) objects
     }
     unknown = [p for p in route.params if p not in known]
     if unknown:
@@ -256,6 +264,9 @@ BODIES: dict[str, BodyCase] = {
     "POST /console/api/workspaces/current/default-model": BodyCase(200, _fixed(
         {"model_settings": [{"model_type": "llm", "provider": "openai", "model": "gpt-4o"}]})),
     **{f"{k.split(' ')[0]} {prefix}{k.split(' ')[1]}": v for k, v in _SERVICE.items() for prefix in ("/v1", "/api")},
+    **{f"{k.split(' ')[0]} {prefix}{k.split(' ')[1]}": BodyCase(*v) for k, v in SERVICE_KNOWLEDGE.items()
+       for prefix in ("/v1", "/api")},
+    **{k: BodyCase(*v) for k, v in CONSOLE_KNOWLEDGE.items()},
 }
 # Deep credential checks whose route saves (and so must refuse) rather than only report.
 DEEP_BY_ROUTE: dict[str, Callable[[Ctx], tuple[dict[str, Any], ...]]] = {
@@ -268,6 +279,7 @@ BODYLESS = frozenset({
     "POST /console/api/apps/<uuid:app_id>/chat-messages/<uuid:task_id>/stop",
     "POST /console/api/apps/<uuid:app_id>/completion-messages/<uuid:task_id>/stop",
     "POST /v1/files/upload", "POST /api/files/upload",
+    *KNOWLEDGE_BODYLESS,
 })
 
 

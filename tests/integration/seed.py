@@ -19,10 +19,12 @@ from api.extensions import redis_keys
 from api.extensions.runtime import get_runtime
 from api.libs import crypto
 from api.models.conversation import Conversation, Message
+from api.models.dataset import DocumentSegment
 from api.models.provider import ProviderCredential
 from api.services import service_auth_service
 from api.services.run_service import Caller
 from tests.helpers import Console, Member, body
+from tests.integration.knowledge_support import text_document, upload
 
 MODES = ("chat", "completion", "workflow")
 
@@ -35,6 +37,12 @@ class Seed:
     app_key_id: str
     app_key: str
     dataset_key_id: str
+    dataset_key: str
+    dataset_id: str  # economy, all_team_members, API access on
+    document_id: str  # indexed (completed), created by text
+    segment_id: str  # the document's first segment
+    batch: str  # the document's batch
+    upload_file_id: str  # an uploaded .txt file of the workspace, not yet used by a document
     end_user_id: str
     conversation_id: str
     message_id: str
@@ -54,7 +62,7 @@ def seed_workspace(console: Console, db_session: Any, app: Flask, owner: Member,
                    member_email: str) -> Seed:
     """Fill `owner`'s current workspace: an app per mode (named with `tag`), an app key, a dataset key, a
     `normal` member, OpenAI credentials pointing at `llm_url`, an end user with a conversation, a message and
-    a registered running task."""
+    a registered running task, and knowledge: a dataset with an indexed document and an unused upload file."""
     apps = {mode: console.create_app(owner, mode=mode, name=f"{tag}-{mode}-app") for mode in MODES}
     app_key = _created(console.call("post", f"/apps/{apps['chat']['id']}/api-keys", token=owner.token))
     dataset_key = _created(console.call("post", "/datasets/api-keys", token=owner.token))
@@ -85,9 +93,19 @@ def seed_workspace(console: Console, db_session: Any, app: Flask, owner: Member,
     with app.app_context():
         get_runtime().counters.set(redis_keys.run_owner(task_id), Caller(end_user_id=end_user.id).owner,
                                    ttl_seconds=3600)
+    dataset = _created(console.call("post", "/datasets", token=owner.token, json={
+        "name": f"{tag}-dataset", "indexing_technique": "economy", "permission": "all_team_members"}))
+    document = text_document(app, db_session, tenant_id=owner.tenant_id, dataset_id=dataset["id"],
+                             name=f"{tag}-document", text=f"{tag}-segment-one about foxes.\n\n{tag}-segment-two.")
+    segment_id = db_session.scalar(sa.select(DocumentSegment.id).where(DocumentSegment.document_id == document.id)
+                                   .order_by(DocumentSegment.position).limit(1))
+    upload_file_id = upload(app, db_session, tenant_id=owner.tenant_id, account_id=owner.account_id,
+                            name=f"{tag}-upload.txt")
     return Seed(owner=owner, member_id=member_id, apps=apps, app_key_id=app_key["id"], app_key=app_key["token"],
-                dataset_key_id=dataset_key["id"], end_user_id=end_user.id, conversation_id=conversation.id,
-                message_id=message.id, task_id=task_id, provider_secret=secret)
+                dataset_key_id=dataset_key["id"], dataset_key=dataset_key["token"], dataset_id=dataset["id"],
+                document_id=document.id, segment_id=segment_id, batch=document.batch, upload_file_id=upload_file_id,
+                end_user_id=end_user.id, conversation_id=conversation.id, message_id=message.id, task_id=task_id,
+                provider_secret=secret)
 
 
 def store_provider_credentials(db_session: Any, app: Flask, tenant_id: str, provider: str,

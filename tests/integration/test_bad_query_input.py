@@ -27,8 +27,21 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 # ---- query arguments -----------------------------------------------------------------------------------------
 
+_DATASET = "/datasets/<uuid:dataset_id>"
+_DOCUMENT = f"{_DATASET}/documents/<uuid:document_id>"
+_KNOWLEDGE_QUERIES: dict[str, Callable[[Ctx], dict[str, str]]] = {
+    "/datasets": lambda c: {"page": "1", "limit": "20", "keyword": "X", "include_all": "false"},
+    f"{_DATASET}/documents": lambda c: {"page": "1", "limit": "20", "keyword": "doc", "status": "available",
+                                        "fetch": "true"},
+    _DOCUMENT: lambda c: {"metadata": "all"},
+    f"{_DOCUMENT}/segments": lambda c: {"page": "1", "limit": "20", "keyword": "x", "status": "completed",
+                                        "enabled": "all"},
+    f"{_DOCUMENT}/segments/<uuid:segment_id>/child_chunks": lambda c: {"page": "1", "limit": "20", "keyword": "x"},
+}
 # For every route with a documented query schema: arguments that pass, so that each bad one is judged alone.
 VALID_QUERIES: dict[str, Callable[[Ctx], dict[str, str]]] = {
+    **{f"GET {prefix}{path}": query for prefix in ("/console/api", "/v1", "/api")
+       for path, query in _KNOWLEDGE_QUERIES.items()},
     "GET /console/api/apps": lambda c: {"page": "1", "limit": "20", "mode": "all", "name": "app"},
     "GET /console/api/activate/check": lambda c: {"email": "x@example.com", "token": "t"},
     "GET /console/api/workspaces/current/model-providers": lambda c: {"model_type": "llm"},

@@ -1,8 +1,9 @@
 """Role rules of every console write route, table-driven and checked against the URL map.
 
-Dify's capabilities (workspace_service PRIVILEGED / EDITORS / APP_READERS): editors (owner, admin, editor) edit
-apps and create app keys; owner/admin manage keys, API access, the workspace name and invitations; only the owner
-changes roles or removes members. A forbidden call answers 403 `forbidden` and changes nothing. A console write
+Dify's capabilities (workspace_service PRIVILEGED / EDITORS / APP_READERS / DATASET_EDITORS): editors (owner, admin,
+editor) edit apps and create app keys; dataset editors (editors and dataset_operator) write knowledge; owner/admin
+manage keys, API access, the workspace name and invitations; only the owner changes roles or removes members.
+A forbidden call answers 403 `forbidden` and changes nothing. A console write
 route missing from the tables below fails `test_role_table_covers_every_console_write_route`.
 """
 
@@ -17,6 +18,7 @@ import pytest
 
 from tests.fakes.llm_server import FakeLLMServer, start_llm_server
 from tests.helpers import PASSWORD, Console, Member, Route, api_routes, body
+from tests.integration.knowledge_support import text_document, upload
 from tests.integration.seed import store_provider_credentials
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -25,6 +27,7 @@ ROLES = ("owner", "admin", "editor", "normal", "dataset_operator")
 OWNER = frozenset({"owner"})
 PRIVILEGED = frozenset({"owner", "admin"})
 EDITORS = frozenset({"owner", "admin", "editor"})
+DATASET_EDITORS = EDITORS | {"dataset_operator"}
 APP_READERS = frozenset({"owner", "admin", "editor", "normal"})
 EVERYONE = frozenset(ROLES)
 
@@ -37,6 +40,8 @@ class Workspace:
     llm_url: str
     store_credentials: Callable[[str, dict[str, Any]], None]
     members: dict[str, Member] = field(default_factory=dict)
+    app: Any = None
+    session: Any = None
 
     @property
     def owner(self) -> Member:
@@ -53,6 +58,27 @@ class Workspace:
 
     def fresh_dataset_key(self) -> str:
         return body(self.call("post", "/datasets/api-keys", expect=200))["id"]
+
+    def fresh_dataset(self) -> dict[str, str]:
+        """An economy dataset every member may see."""
+        created = body(self.call("post", "/datasets", expect=201, json={
+            "name": f"kb-{uuid.uuid4().hex[:8]}", "indexing_technique": "economy", "permission": "all_team_members"}))
+        return {"dataset_id": created["id"]}
+
+    def fresh_document(self) -> dict[str, str]:
+        """An indexed document (with segments) in a fresh dataset."""
+        target = self.fresh_dataset()
+        document = text_document(self.app, self.session, tenant_id=self.owner.tenant_id,
+                                 dataset_id=target["dataset_id"])
+        return {**target, "document_id": document.id}
+
+    def fresh_segment(self) -> dict[str, str]:
+        target = self.fresh_document()
+        path = f"/datasets/{target['dataset_id']}/documents/{target['document_id']}/segments"
+        return {**target, "segment_id": body(self.call("get", path, expect=200))["data"][0]["id"]}
+
+    def fresh_upload(self) -> str:
+        return upload(self.app, self.session, tenant_id=self.owner.tenant_id, account_id=self.owner.account_id)
 
     def fresh_member(self) -> str:
         """A pending `normal` member (invited, not activated): the target of role changes and removals."""
@@ -88,7 +114,20 @@ class Workspace:
             "providers": {p: (get(f"{PROVIDERS}/{p}/credentials"), get(f"{PROVIDERS}/{p}/models"))
                           for p in ("openai", "openai_api_compatible")},
             "default_model": get("/workspaces/current/default-model?model_type=llm"),
+            "knowledge": self.knowledge(),
         }
+
+    def knowledge(self) -> dict[str, Any]:
+        """Every dataset as the owner sees it, with its documents and their segments."""
+        def get(path: str) -> Any:
+            return body(self.call("get", path, expect=200))
+
+        result = {}
+        for dataset in get("/datasets?limit=100")["data"]:
+            documents = get(f"/datasets/{dataset['id']}/documents?limit=100")["data"]
+            result[dataset["id"]] = (dataset, {d["id"]: (d, get(f"/datasets/{dataset['id']}/documents/{d['id']}"
+                                                                 "/segments?limit=100")) for d in documents})
+        return result
 
 
 @dataclass(frozen=True)
@@ -129,6 +168,37 @@ def _json(data: dict[str, Any]) -> Callable[[Workspace], dict[str, Any]]:
 
 
 APP_FIELDS = {"name": "Renamed", "icon": "🚀", "icon_background": "#000000"}
+DATASET = "/console/api/datasets/<uuid:dataset_id>"
+DOCUMENT = f"{DATASET}/documents/<uuid:document_id>"
+NO_SUCH_DOCUMENT = {"document_ids": [str(uuid.UUID(int=1))]}
+# Knowledge writes: dataset editors (incl. dataset_operator). Routes that take ids in the query string get none
+# here, so allowed roles get past the role check and answer 404.
+KNOWLEDGE_TABLE: dict[str, Case] = {
+    "POST /console/api/datasets": Case(DATASET_EDITORS, 201, payload=lambda ws: {"name": f"kb-{uuid.uuid4().hex[:8]}"}),
+    f"PATCH {DATASET}": Case(DATASET_EDITORS, 200, lambda ws: ws.fresh_dataset(), _json({"description": "changed"})),
+    f"DELETE {DATASET}": Case(DATASET_EDITORS, 204, lambda ws: ws.fresh_dataset()),
+    f"POST {DATASET}/api-keys/<string:status>": Case(
+        DATASET_EDITORS, 200, lambda ws: {**ws.fresh_dataset(), "status": "disable"}),
+    f"POST {DATASET}/hit-testing": Case(EVERYONE, 200, lambda ws: ws.fresh_dataset(), _json({"query": "fox"})),
+    f"POST {DATASET}/documents": Case(DATASET_EDITORS, 200, lambda ws: ws.fresh_dataset(), lambda ws: {
+        "data_source": {"info_list": {"data_source_type": "upload_file",
+                                      "file_info_list": {"file_ids": [ws.fresh_upload()]}}},
+        "process_rule": {"mode": "automatic"}}),
+    f"DELETE {DATASET}/documents": Case(DATASET_EDITORS, 404, lambda ws: ws.fresh_dataset(), code="not_found"),
+    f"DELETE {DOCUMENT}": Case(DATASET_EDITORS, 204, lambda ws: ws.fresh_document()),
+    f"PATCH {DATASET}/documents/status/<string:action>/batch": Case(
+        DATASET_EDITORS, 404, lambda ws: {**ws.fresh_dataset(), "action": "disable"}, code="not_found"),
+    f"POST {DATASET}/retry": Case(DATASET_EDITORS, 404, lambda ws: ws.fresh_dataset(), _json(NO_SUCH_DOCUMENT),
+                                  code="not_found"),
+    f"POST {DOCUMENT}/segment": Case(DATASET_EDITORS, 200, lambda ws: ws.fresh_document(),
+                                     _json({"content": "A new segment."})),
+    f"PATCH {DOCUMENT}/segment/<string:action>": Case(
+        DATASET_EDITORS, 404, lambda ws: {**ws.fresh_document(), "action": "disable"}, code="not_found"),
+    f"DELETE {DOCUMENT}/segments": Case(DATASET_EDITORS, 404, lambda ws: ws.fresh_document(), code="not_found"),
+    f"PATCH {DOCUMENT}/segments/<uuid:segment_id>": Case(DATASET_EDITORS, 200, lambda ws: ws.fresh_segment(),
+                                                          _json({"content": "Edited."})),
+    f"DELETE {DOCUMENT}/segments/<uuid:segment_id>": Case(DATASET_EDITORS, 204, lambda ws: ws.fresh_segment()),
+}
 ROLE_TABLE: dict[str, Case] = {
     "POST /console/api/apps": Case(EDITORS, 201, payload=_json({"name": "New", "mode": "chat"})),
     "PUT /console/api/apps/<uuid:app_id>": Case(EDITORS, 200, _app, _json(APP_FIELDS)),
@@ -180,6 +250,7 @@ ROLE_TABLE: dict[str, Case] = {
         PRIVILEGED, 204, lambda ws: ws.fresh_model(), _json({"model": "fake-model", "model_type": "llm"})),
     "POST /console/api/workspaces/current/default-model": Case(PRIVILEGED, 200, payload=_json(
         {"model_settings": [{"model_type": "llm", "provider": "openai", "model": "gpt-4o"}]})),
+    **KNOWLEDGE_TABLE,
 }
 # Writes any member may make, about themselves (profile, sessions, their own workspaces).
 ANY_MEMBER: dict[str, Case] = {
@@ -199,6 +270,9 @@ READ_TABLE: dict[str, Case] = {
     "GET /console/api/apps/<uuid:app_id>": Case(APP_READERS, 200, _app),
     "GET /console/api/apps/<uuid:app_id>/api-keys": Case(APP_READERS, 200, _app),
     "GET /console/api/datasets/api-keys": Case(EVERYONE, 200),
+    "GET /console/api/datasets": Case(EVERYONE, 200),
+    f"GET {DATASET}": Case(EVERYONE, 200, lambda ws: ws.fresh_dataset()),
+    f"GET {DOCUMENT}/segments": Case(EVERYONE, 200, lambda ws: ws.fresh_document()),
     "GET /console/api/workspaces/current/members": Case(EVERYONE, 200),
 }
 
@@ -218,7 +292,7 @@ def workspace(client, db_session, pg_app, llm) -> Workspace:
     def store(provider: str, credentials: dict[str, Any]) -> None:
         store_provider_credentials(db_session, pg_app, owner.tenant_id, provider, credentials)
 
-    ws = Workspace(console, llm.url, store, {"owner": owner})
+    ws = Workspace(console, llm.url, store, {"owner": owner}, app=pg_app, session=db_session)
     for role in ROLES[1:]:
         ws.members[role] = console.invite(ws.owner, f"{role}@example.com", role)
     return ws

@@ -1,10 +1,12 @@
 """Tenant isolation, generated from the URL map so that a new route cannot escape it.
 
 Tenant A (tests/integration/seed.py): an owner, an app of each mode, an app key, a dataset key, an invited member,
-provider credentials, an end user with a conversation, a message and a running task. A caller from another
-workspace walks every route under /console/api, /v1 and /api with A's ids: every route with an id answers 404
-(never 403: ids are not probeable), routes without ids never echo anything of A's, and A is unchanged
-afterwards. A route with a parameter this module does not know fails loudly, so the mapping grows with the API.
+provider credentials, an end user with a conversation, a message and a running task, a dataset with an indexed
+document and its segments. Knowledge routes of the Service API are called with the caller's own dataset key.
+A caller from another workspace walks every route under /console/api, /v1 and /api with A's ids: every route
+with an id answers 404 (never 403: ids are not probeable), routes without ids never echo anything of A's, and A is
+unchanged afterwards. A route with a parameter this module does not know fails loudly, so the mapping grows with
+the API.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pytest
 
 from tests.fakes.llm_server import FakeLLMServer, start_llm_server
 from tests.helpers import Console, Member, Route, api_routes, bearer, body, error_keys_ok, under_prefix
+from tests.integration.knowledge_support import dataset_key
 from tests.integration.seed import MODES, Seed, seed_workspace, stop_requested
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -36,7 +39,10 @@ OUTSIDE_PREFIXES = frozenset({"/health", "/ready", "/metrics", "/files/<uuid:fil
 PLAUSIBLE_BODY = {"name": "renamed-by-intruder", "mode": "chat", "enable_api": False, "enable_site": False,
                   "role": "editor", "model": {"provider": "openai", "name": "gpt-4o"}, "icon": "x",
                   "icon_background": "#000000", "description": "intruder", "user": "intruder", "rating": "like",
-                  "content": "intruder"}
+                  "content": "intruder", "text": "intruder", "document_ids": ["00000000-0000-4000-8000-000000000000"],
+                  "data_source": {"info_list": {"data_source_type": "upload_file", "file_info_list": {
+                      "file_ids": ["00000000-0000-4000-8000-000000000000"]}}},
+                  "segments": [{"content": "intruder"}], "segment": {"content": "intruder"}}
 RUN_FIELDS = {"query": "hi", "inputs": {}, "response_mode": "blocking",
               "model_config": {"model": {"provider": "openai", "name": "gpt-4o"}}}
 WITH_BODY = ("POST", "PUT", "PATCH", "DELETE")
@@ -46,21 +52,31 @@ ID, OPAQUE = "id", "opaque"  # a tenant's object looked up by id (→ 404) / a n
 
 @dataclass
 class Caller:
-    """Someone acting from a workspace other than A's: console JWT and an app key of their own app."""
+    """Someone acting from a workspace other than A's: console JWT, an app key of their own app and a knowledge
+    key of their own workspace."""
 
     member: Member
     app_id: str
     app_key: str
+    dataset_key: str
 
     def headers(self, route: Route) -> dict[str, str]:
-        return self.member.headers if route.is_console else bearer(self.app_key)
+        if route.is_console:
+            return self.member.headers
+        return bearer(self.dataset_key if is_knowledge(route) else self.app_key)
+
+
+def is_knowledge(route: Route) -> bool:
+    """Service-API routes authenticated with dataset keys."""
+    return route.rule.split("/", 2)[-1].startswith("datasets")
 
 
 def secrets_of(a: Seed) -> set[str]:
     """Everything of A's that must never appear in another tenant's answers."""
     return {a.owner.tenant_id, a.owner.account_id, a.member_id, a.app_key_id, a.app_key, a.dataset_key_id,
             a.end_user_id, a.conversation_id, a.message_id, a.task_id, a.provider_secret,
-            a.provider_secret[-8:], "A-conversation", "A-answer",
+            a.provider_secret[-8:], "A-conversation", "A-answer", a.dataset_key, a.dataset_id, a.document_id,
+            a.segment_id, a.upload_file_id, "A-dataset", "A-document", "A-segment-one",
             *(app["id"] for app in a.apps.values()), *(app["name"] for app in a.apps.values())}
 
 
@@ -82,9 +98,9 @@ def tenant_a(console: Console, db_session, pg_app, llm) -> Seed:
     return seed_workspace(console, db_session, pg_app, owner, llm.url, tag="A", member_email="a-member@example.com")
 
 
-def _own_app(console: Console, member: Member) -> tuple[str, str]:
+def _own_app(console: Console, member: Member) -> tuple[str, str, str]:
     app = console.create_app(member, mode="chat", name="Caller app")
-    return app["id"], console.create_key(member, app["id"])
+    return app["id"], console.create_key(member, app["id"]), dataset_key(console, member.token)
 
 
 @pytest.fixture
@@ -128,6 +144,12 @@ def param_values(route: Route, a: Seed, app_id: str) -> dict[str, tuple[str, str
         "task_id": lambda: (OPAQUE, a.task_id),  # stop is a no-op unless the caller started the task (Dify)
         "provider": lambda: (OPAQUE, "openai"),  # names: every workspace has its own credentials for them
         "model_type": lambda: (OPAQUE, "llm"),
+        "dataset_id": lambda: (ID, a.dataset_id),
+        "document_id": lambda: (ID, a.document_id),
+        "segment_id": lambda: (ID, a.segment_id),
+        "batch": lambda: (ID, a.batch),
+        "action": lambda: (OPAQUE, "disable"),  # document/segment action names
+        "status": lambda: (OPAQUE, "disable"),  # dataset API access on/off
     }
     unknown = [p for p in route.params if p not in known]
     if unknown:
@@ -193,7 +215,8 @@ def tenant_snapshot(console: Console, pg_app, a: Seed) -> dict[str, Any]:
 
     apps = {app["id"]: get(f"/apps/{app['id']}") for app in a.apps.values()}
     service = {"user": "A-end-user"}
-    key = bearer(a.app_key)
+    key, knowledge = bearer(a.app_key), bearer(a.dataset_key)
+    document = f"/datasets/{a.dataset_id}/documents/{a.document_id}"
     return {
         "apps": apps, "app_list": sorted(x["id"] for x in get("/apps?limit=100")["data"]),
         "app_keys": {app_id: get(f"/apps/{app_id}/api-keys") for app_id in apps},
@@ -207,6 +230,9 @@ def tenant_snapshot(console: Console, pg_app, a: Seed) -> dict[str, Any]:
         "messages": body(console.client.get("/v1/messages", headers=key,
                                             query_string={**service, "conversation_id": a.conversation_id})),
         "stop_requested": stop_requested(pg_app, a.task_id),
+        "datasets": get("/datasets?limit=100"), "documents": get(f"/datasets/{a.dataset_id}/documents"),
+        "document": get(document), "segments": get(f"{document}/segments"),
+        "service_datasets": body(console.client.get("/v1/datasets", headers=knowledge)),
     }
 
 

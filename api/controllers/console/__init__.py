@@ -12,9 +12,12 @@ from api.controllers.console import (  # noqa: E402,F401
     api_keys,
     apps,
     auth,
+    datasets,
     debug,
+    documents,
     members,
     model_providers,
+    segments,
     setup,
     workspaces,
 )

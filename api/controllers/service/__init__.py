@@ -3,7 +3,7 @@
 from flask import Blueprint
 
 from api.controllers.restful import Api
-from api.controllers.service import app_info, chat, conversations, files
+from api.controllers.service import app_info, chat, conversations, datasets, documents, files, segments
 
 PREFIXES = {"service_v1": "/v1", "service_api": "/api"}
 
@@ -13,7 +13,7 @@ def build_blueprints() -> list[Blueprint]:
     for name, prefix in PREFIXES.items():
         bp = Blueprint(name, __name__, url_prefix=prefix)
         api = Api(bp)
-        for module in (app_info, chat, conversations, files):
+        for module in (app_info, chat, conversations, files, datasets, documents, segments):
             module.register(api)
         blueprints.append(bp)
     return blueprints
