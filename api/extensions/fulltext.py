@@ -5,8 +5,8 @@ tsv tsvector) with a GIN index on tsv and a btree on (dataset_id, document_id), 
 (SQLite FTS5, bm25) lives in `api.extensions.sqlite_fulltext` and is re-exported here.
 
 Both index the same token stream (`index_common.index_text`: lowercased letter/digit runs, CJK runs as bigrams,
-so Chinese and Japanese match without a dictionary) with PostgreSQL's 'simple' configuration (no stemming, no
-stop words, any language), and answer a query the same way:
+so Chinese and Japanese match without a dictionary), with no stemming and no stop-word list (PostgreSQL's
+'simple' configuration, FTS5's unicode61 tokenizer), so any language works, and answer a query the same way:
 
 1. terms = the query's tokens (letters and digits only: user input never forms query syntax, so it never raises);
    terms found in at least `common_fraction` of all rows are dropped (unless all are), from PostgreSQL's own

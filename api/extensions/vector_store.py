@@ -4,14 +4,16 @@
 index (cosine) and a btree on (dataset_id, document_id), created lazily on first use of a dimension under an
 advisory lock so concurrent processes never race on the DDL. A search filters by dataset and relies on pgvector
 0.8's iterative index scans (`hnsw.iterative_scan = relaxed_order`), so a filtered HNSW scan still yields enough
-rows; rows are re-sorted and reduced to the best one per segment here. Dimensions above pgvector's HNSW limit
+rows; rows are re-sorted and reduced to the best one per segment here. The planner serves a dataset that is a
+small share of its table from the btree instead, sorting its few rows exactly. Dimensions above pgvector's HNSW limit
 for `vector` (2000) are indexed as `halfvec` (up to 4000); larger ones are searched exactly.
 
 `EmbeddedVectorStore` (embedded mode: exact search over an in-process matrix) lives in
 `api.extensions.embedded_vector_store` and is re-exported here.
 
-Both write in their own short transactions on the engine, never inside the caller's session. On SQLite, commit
-the session's write transaction first, or the two connections wait on each other's lock.
+PgVectorStore writes in short transactions of its own on the engine (never inside the caller's session), so its
+rows are visible to other processes at once and are not undone by the caller's rollback; re-running an indexing
+step is harmless because every write is an idempotent upsert or delete.
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ class _PgVector(sa.types.UserDefinedType):
 
 class PgVectorStore:
     """pgvector, one table per dimension. `m`/`ef_construction` shape indexes created from now on;
-    `ef_search` is the candidate-list size of every search (raised to the rows a search fetches)."""
+    `ef_search` is the candidate-list size of every search (raised to the rows a search fetches). The defaults
+    measured recall@10 0.999 at p50 2.2 ms on 100k × 384 clustered vectors (bench/bench_retrieval.py)."""
 
     def __init__(self, engine: EngineSource, *, m: int = 16, ef_construction: int = 64, ef_search: int = 64) -> None:
         self._engine = engine
