@@ -7,7 +7,6 @@ process (see service_auth_service).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +16,7 @@ from api.core.app.model_config import ModelConfigError, default_model_config, va
 from api.extensions import redis_keys
 from api.extensions.cache import InvalidatingCache
 from api.libs import secret_tokens
+from api.libs.pagination import Page
 from api.models.account import Account
 from api.models.app import MODEL_CONFIG_JSON_FIELDS, ApiToken, App, AppModelConfig, EndUser, Site
 from api.models.enums import MODEL_CONFIG_MODES
@@ -24,20 +24,8 @@ from api.services.errors import AppNotFoundError, InvalidInputError
 from api.services.workspace_service import EDITORS, PRIVILEGED, Principal
 
 
-@dataclass(frozen=True)
-class AppPage:
-    items: list[App]
-    total: int
-    page: int
-    limit: int
-
-    @property
-    def has_more(self) -> bool:
-        return self.page * self.limit < self.total
-
-
 def list_apps(session: Session, *, tenant_id: str, page: int, limit: int, mode: str = "all", name: str | None = None,
-              created_by: str | None = None) -> AppPage:
+              created_by: str | None = None) -> Page:
     """A page of the workspace's apps, newest first, filtered by mode/name/creator."""
     cond = [App.tenant_id == tenant_id, App.is_universal.is_(False)]
     if mode != "all":
@@ -50,7 +38,7 @@ def list_apps(session: Session, *, tenant_id: str, page: int, limit: int, mode: 
     total = session.scalar(sa.select(sa.func.count(App.id)).where(*cond)) or 0
     items = session.scalars(sa.select(App).where(*cond).order_by(App.created_at.desc(), App.id.desc())
                             .offset((page - 1) * limit).limit(limit)).all()
-    return AppPage(items=list(items), total=total, page=page, limit=limit)
+    return Page(items=list(items), total=total, page=page, limit=limit)
 
 
 def get_app(session: Session, *, tenant_id: str, app_id: str) -> App:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from api.core.rag.errors import RuleError
 from api.core.rag.retrieval import default_retrieval_model, normalise_retrieval_model
 from api.extensions.runtime import Runtime
+from api.libs.pagination import Page
 from api.models.account import Account, Tenant, TenantAccountJoin
 from api.models.app import App, AppModelConfig
 from api.models.dataset import Dataset, Document
@@ -39,18 +40,6 @@ INDEXING_TECHNIQUES = ("high_quality", "economy")
 PERMISSIONS = ("only_me", "all_team_members", "partial_members")
 DATASET_READERS = frozenset(TenantRole)
 ACTIVE_STATUSES = ("waiting", "parsing", "cleaning", "splitting", "indexing")
-
-
-@dataclass(frozen=True)
-class DatasetPage:
-    items: list[Dataset]
-    total: int
-    page: int
-    limit: int
-
-    @property
-    def has_more(self) -> bool:
-        return self.page * self.limit < self.total
 
 
 @dataclass(frozen=True)
@@ -85,7 +74,7 @@ def _visible(principal: Principal) -> list[sa.ColumnElement[bool]]:
 
 
 def list_datasets(session: Session, *, principal: Principal, page: int, limit: int, keyword: str | None = None
-                  ) -> DatasetPage:
+                  ) -> Page:
     """A page of the datasets the caller may see, newest first, optionally filtered by name."""
     principal.require(DATASET_READERS)
     cond = _visible(principal)
@@ -95,7 +84,7 @@ def list_datasets(session: Session, *, principal: Principal, page: int, limit: i
     total = session.scalar(sa.select(sa.func.count(Dataset.id)).where(*cond)) or 0
     items = session.scalars(sa.select(Dataset).where(*cond).order_by(Dataset.created_at.desc(), Dataset.id.desc())
                             .offset((page - 1) * limit).limit(limit)).all()
-    return DatasetPage(items=list(items), total=total, page=page, limit=limit)
+    return Page(items=list(items), total=total, page=page, limit=limit)
 
 
 def get_dataset(session: Session, *, principal: Principal, dataset_id: str, write: bool = False) -> Dataset:

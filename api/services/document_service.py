@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from api.extensions.runtime import Runtime
 from api.libs.clock import utcnow
+from api.libs.pagination import Page
 from api.models.dataset import Dataset, DatasetProcessRule, Document, DocumentSegment
 from api.models.file import UploadFile
 from api.services import dataset_service, dispatch, document_ingest_service, indexing_service
@@ -32,18 +33,6 @@ INDEXING_ACTIVE = document_ingest_service.INDEXING_ACTIVE
 ACTIONS = ("enable", "disable", "archive", "un_archive")
 DISPLAY_STATUSES = ("queuing", "paused", "indexing", "error", "available", "disabled", "archived")
 STATUS_ALIASES = {"active": "available", "enabled": "available"}
-
-
-@dataclass(frozen=True)
-class DocumentPage:
-    items: list[Document]
-    total: int
-    page: int
-    limit: int
-
-    @property
-    def has_more(self) -> bool:
-        return self.page * self.limit < self.total
 
 
 @dataclass(frozen=True)
@@ -83,7 +72,7 @@ def _display_filter(status: str) -> sa.ColumnElement[bool]:
 
 
 def list_documents(session: Session, *, principal: Principal, dataset_id: str, page: int, limit: int,
-                   keyword: str | None = None, status: str | None = None) -> tuple[Dataset, DocumentPage]:
+                   keyword: str | None = None, status: str | None = None) -> tuple[Dataset, Page]:
     """A page of the dataset's documents, newest first (created_at, then position, descending), filtered by
     name and display status. Raises DatasetNotFoundError, PermissionDeniedError."""
     dataset = dataset_service.get_dataset(session, principal=principal, dataset_id=dataset_id)
@@ -96,7 +85,7 @@ def list_documents(session: Session, *, principal: Principal, dataset_id: str, p
     total = session.scalar(sa.select(sa.func.count(Document.id)).where(*cond)) or 0
     items = session.scalars(sa.select(Document).where(*cond).order_by(
         Document.created_at.desc(), Document.position.desc()).offset((page - 1) * limit).limit(limit)).all()
-    return dataset, DocumentPage(items=list(items), total=total, page=page, limit=limit)
+    return dataset, Page(items=list(items), total=total, page=page, limit=limit)
 
 
 def get_document(session: Session, *, principal: Principal, dataset_id: str, document_id: str,

@@ -14,7 +14,7 @@ status `error` with the reason (as Dify does) instead of failing the call.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +26,7 @@ from api.core.rag.processor import transform
 from api.core.rag.tokenizer import count_tokens
 from api.extensions.runtime import Runtime
 from api.libs.clock import utcnow
+from api.libs.pagination import Page
 from api.models.dataset import ChildChunk, Dataset, Document, DocumentSegment, SegmentKeyword
 from api.services import document_service, embedding_service, indexing_service
 from api.services import segment_index_service as index
@@ -33,22 +34,6 @@ from api.services.errors import InvalidInputError, NotFoundError, SegmentNotFoun
 from api.services.workspace_service import Principal
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Any]
-    total: int
-    page: int
-    limit: int
-
-    @property
-    def has_more(self) -> bool:
-        return self.page * self.limit < self.total
-
-    @property
-    def total_pages(self) -> int:
-        return (self.total + self.limit - 1) // self.limit
 
 
 def _escaped(keyword: str) -> str:
