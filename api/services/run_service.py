@@ -131,21 +131,23 @@ def start_chat_run(session: Session, *, runtime: Runtime, snapshot: AppSnapshot,
     specs = file_service.resolve_message_files(session, tenant_id=snapshot.tenant_id,
                                                file_upload=config.get("file_upload"), files=files)
     slot = rate_limit_service.acquire(runtime.counters, runtime.settings, snapshot)
+    task_id = str(uuid.uuid4())
     try:
+        # Shared-store work first: if Redis is unavailable the request fails (503) before any row is written.
+        runtime.counters.set(redis_keys.run_owner(task_id), caller.owner, ttl_seconds=OWNER_TTL)
         handle = _persist(session, snapshot, caller, config, conversation, clean_inputs, query, specs,
-                          invoke_from, auto_generate_name, model_config_override is not None)
+                          invoke_from, auto_generate_name, model_config_override is not None, task_id)
     except BaseException:
         rate_limit_service.release(runtime.counters, slot)
         raise
     handle.slot = slot
-    runtime.counters.set(redis_keys.run_owner(handle.task_id), caller.owner, ttl_seconds=OWNER_TTL)
     return handle
 
 
 def _persist(session: Session, snapshot: AppSnapshot, caller: Caller, config: dict[str, Any],
              conversation: Conversation | None, inputs: dict[str, Any], query: str,
              specs: list[file_service.MessageFileSpec], invoke_from: str, auto_generate_name: bool,
-             is_override: bool) -> RunHandle:
+             is_override: bool, task_id: str) -> RunHandle:
     from_source = "api" if caller.end_user_id else "console"
     model = config["model"]
     if conversation is None:
@@ -159,7 +161,6 @@ def _persist(session: Session, snapshot: AppSnapshot, caller: Caller, config: di
         session.flush()
     conversation.dialogue_count += 1
     conversation.updated_at = utcnow()
-    task_id = str(uuid.uuid4())
     metadata = {"auto_generate_name": auto_generate_name and conversation.dialogue_count == 1}
     message = Message(
         app_id=snapshot.id, conversation_id=conversation.id, inputs=inputs, query=query,
