@@ -18,6 +18,7 @@ import time
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -103,6 +104,34 @@ def _parse(buf: bytearray) -> tuple[int, int, bool] | None:
         last = buf.find(b"\r\n0\r\n\r\n", body_start - 2)  # the last chunk follows the previous CRLF
         return (status, last + 7, close) if last >= 0 else None
     return status, body_start, close  # no body (e.g. 204/304)
+
+
+def split_shares(concurrency: int, processes: int) -> list[int]:
+    """Connections per client process: `concurrency` spread as evenly as possible over at most `processes`."""
+    n = max(1, min(processes, concurrency))
+    return [concurrency // n + (1 if i < concurrency % n else 0) for i in range(n)]
+
+
+def collect_results(results: Any, procs: list[Any], *, deadline: float) -> list[Any]:
+    """One result per client process: wait until all reported, all died, or `deadline` (monotonic) passed."""
+    collected: list[Any] = []
+    while len(collected) < len(procs):
+        try:
+            collected.append(results.get(timeout=1.0))
+        except queue.Empty:
+            gone = time.monotonic() > deadline or not any(p.is_alive() for p in procs)
+            if gone and results.empty():
+                break
+    for proc in procs:
+        proc.join(timeout=5)
+    return collected
+
+
+def kill_stragglers(procs: list[Any]) -> None:
+    for proc in procs:
+        if proc.is_alive():
+            proc.kill()
+            proc.join(timeout=5)
 
 
 def _worker(host: str, port: int, request: bytes, n_conns: int, warmup: float, duration: float,
@@ -196,8 +225,8 @@ def run_load(host: str, port: int, path: str, *, headers: dict[str, str] | None 
     `probe` (optional) is read at the start and end of the measured window, e.g. the server's CPU seconds.
     """
     request = build_request(host, port, path, headers)
-    n_procs = max(1, min(processes, concurrency))
-    shares = [concurrency // n_procs + (1 if i < concurrency % n_procs else 0) for i in range(n_procs)]
+    shares = split_shares(concurrency, processes)
+    n_procs = len(shares)
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(n_procs + 1)  # the clients and this process start the clock together
     results: multiprocessing.Queue = ctx.Queue()
@@ -219,21 +248,9 @@ def run_load(host: str, port: int, path: str, *, headers: dict[str, str] | None 
                 before = probe()
                 time.sleep(max(0.0, start + warmup + duration - time.perf_counter()))
                 probe_delta = probe() - before
-        deadline = time.monotonic() + warmup + duration + 90
-        while len(collected) < n_procs:
-            try:
-                collected.append(results.get(timeout=1.0))
-            except queue.Empty:
-                gone = time.monotonic() > deadline or not any(p.is_alive() for p in procs)
-                if gone and results.empty():
-                    break
-        for proc in procs:
-            proc.join(timeout=5)
+        collected = collect_results(results, procs, deadline=time.monotonic() + warmup + duration + 90)
     finally:
-        for proc in procs:
-            if proc.is_alive():
-                proc.kill()
-                proc.join(timeout=5)
+        kill_stragglers(procs)
     latencies: list[float] = []
     count = errors = 0
     for n, e, raw in collected:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import queue
 import selectors
 import socket
 import threading
@@ -25,7 +24,7 @@ import time
 from array import array
 from dataclasses import dataclass, field
 
-from bench.load import LoadResult, _connect
+from bench.load import LoadResult, _connect, collect_results, kill_stragglers, split_shares
 
 OK, ERR_STATUS, ERR_BROKEN, ERR_HANG, ERR_INCOMPLETE, ERR_EVENT = range(6)
 ERROR_NAMES = {ERR_STATUS: "status", ERR_BROKEN: "broken", ERR_HANG: "hang", ERR_INCOMPLETE: "incomplete",
@@ -322,8 +321,8 @@ def run_streams(targets: list[Target], *, concurrency: int, cycle: list[int] | N
     cycle = cycle or [0]
     plan = {"warmup": warmup, "duration": duration, "per_slot": per_slot, "stagger": stagger,
             "hang_timeout": hang_timeout, "drain": drain}
-    n_procs = max(1, min(processes, concurrency))
-    shares = [concurrency // n_procs + (1 if i < concurrency % n_procs else 0) for i in range(n_procs)]
+    shares = split_shares(concurrency, processes)
+    n_procs = len(shares)
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(n_procs + 1)
     results: multiprocessing.Queue = ctx.Queue()
@@ -342,20 +341,9 @@ def run_streams(targets: list[Target], *, concurrency: int, cycle: list[int] | N
         except threading.BrokenBarrierError:
             pass
         limit = time.monotonic() + warmup + (duration or 0.0) + drain + hang_timeout + 60
-        while len(collected) < n_procs:
-            try:
-                collected.append(results.get(timeout=1.0))
-            except queue.Empty:
-                gone = time.monotonic() > limit or not any(p.is_alive() for p in procs)
-                if gone and results.empty():
-                    break
-        for proc in procs:
-            proc.join(timeout=5)
+        collected = collect_results(results, procs, deadline=limit)
     finally:
-        for proc in procs:
-            if proc.is_alive():
-                proc.kill()
-                proc.join(timeout=5)
+        kill_stragglers(procs)
     wall = time.perf_counter() - started
     samples: list[Sample] = []
     bodies: list[str] = []
