@@ -32,6 +32,20 @@ class Dataset(IdMixin, TimestampMixin, Base):
     updated_by: Mapped[str | None] = mapped_column(UUID)
 
 
+class DatasetPermission(IdMixin, Base):
+    """Members allowed to see a `partial_members` dataset (besides its creator)."""
+
+    __tablename__ = "dataset_permissions"
+    __table_args__ = (sa.UniqueConstraint("dataset_id", "account_id"),
+                      sa.Index("ix_dataset_permissions_account_id", "account_id"))
+
+    dataset_id: Mapped[str] = mapped_column(UUID, sa.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False)
+    account_id: Mapped[str] = mapped_column(UUID, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False)
+    tenant_id: Mapped[str] = mapped_column(UUID, sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False)
+    has_permission: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, nullable=False)
+
+
 class DatasetProcessRule(IdMixin, Base):
     __tablename__ = "dataset_process_rules"
     __table_args__ = (sa.Index("ix_dataset_process_rules_dataset_id", "dataset_id"),)
