@@ -144,6 +144,7 @@ class Settings:
     embedded_worker_threads: int = 4
     sqlalchemy_pool_size: int = 30
     sqlalchemy_max_overflow: int = 10
+    sqlalchemy_pool_pre_ping: bool = False  # a round trip per checkout; Dify's default is off too
     sqlalchemy_pool_timeout: float = 10.0  # seconds, fractions allowed (e.g. 0.05 to shed load fast)
     max_content_length_mb: int = 120
     trusted_proxy_count: int = 0
@@ -254,6 +255,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         embedded_worker_threads=_int(env, "EMBEDDED_WORKER_THREADS", 4, minimum=1, maximum=64),
         sqlalchemy_pool_size=_int(env, "SQLALCHEMY_POOL_SIZE", 30, minimum=1),
         sqlalchemy_max_overflow=_int(env, "SQLALCHEMY_MAX_OVERFLOW", 10),
+        sqlalchemy_pool_pre_ping=_bool(env, "SQLALCHEMY_POOL_PRE_PING", False),
         sqlalchemy_pool_timeout=_float(env, "SQLALCHEMY_POOL_TIMEOUT", 10.0, minimum=0.001),
         max_content_length_mb=_int(env, "MAX_REQUEST_BODY_MB", 120, minimum=1),
         trusted_proxy_count=_int(env, "TRUSTED_PROXY_COUNT", 0, maximum=10),

@@ -4,10 +4,11 @@
 
 A mock OpenAI-compatible model (bench/mock_llm.py, its own asyncio process on 127.0.0.1) answers with fixed
 timing: `timed` = first token after 50 ms, then tokens 20 ms apart (10 tokens); `zero` = the same 10 tokens
-without delays. For each server mode (embedded: one gunicorn process, SQLite; distributed: gunicorn + a real
-`celery -A api.worker:celery worker` with the default settings, PostgreSQL scratch database, Redis) it measures
-(a) the mock called directly (an OpenAI request) and (b) the same model through /v1/chat-messages (the Dify
-request), with one client (bench/stream_load.py, raw sockets + epoll), and PRINTS p50/p95 of both and of the
+without delays. For each server mode (embedded: one gunicorn process, SQLite; distributed: gunicorn + real Celery
+workers started as the image starts them, `docker/entrypoint.sh` MODE=worker, with the default settings, PostgreSQL
+scratch database, Redis) it measures (a) the mock called directly (an OpenAI request) and (b) the same model
+through /v1/chat-messages (the Dify request), with one client
+(bench/stream_load.py, raw sockets + epoll), and PRINTS p50/p95 of both and of the
 difference (b) - (a) at matching percentiles:
 
   * blocking at concurrency 1 and 20 (latency of the whole answer);

@@ -111,14 +111,18 @@ def recall(results: list[list[Hit]], truth: list[list[int]], k: int) -> float:
     return found / (k * len(truth))
 
 
-def copy_vectors(engine: sa.Engine, table: str, dataset_id: str, points: np.ndarray, prefix: str = "") -> None:
-    """Binary COPY (pgvector's binary form: int16 dim, int16 0, float4 big-endian each)."""
+def copy_vectors(engine: sa.Engine, table: str, dataset_id: str, points: np.ndarray, prefix: str = "",
+                 names: Callable[[int], tuple[str, str, str]] | None = None) -> None:
+    """Binary COPY (pgvector's binary form: int16 dim, int16 0, float4 big-endian each); `names(i)` gives row i's
+    (id, document_id, segment_id), by default `{prefix}{i}`, `doc-{i // 100}`, `{prefix}seg-{i}`."""
     buf = io.BytesIO()
     buf.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0))
     dim = points.shape[1]
     body = points.astype(">f4")
     for i in range(points.shape[0]):
-        fields = [f"{prefix}{i}".encode(), dataset_id.encode(), f"doc-{i // 100}".encode(), f"{prefix}seg-{i}".encode()]
+        chunk_id, document_id, segment_id = names(i) if names else (f"{prefix}{i}", f"doc-{i // 100}",
+                                                                      f"{prefix}seg-{i}")
+        fields = [chunk_id.encode(), dataset_id.encode(), document_id.encode(), segment_id.encode()]
         buf.write(struct.pack(">h", 5))
         for field in fields:
             buf.write(struct.pack(">i", len(field)) + field)

@@ -252,9 +252,9 @@ def mode_servers(mode: str, args: argparse.Namespace, mock_port: int) -> Iterato
         server = stack.enter_context(gunicorn(f"{mode}-api", "api.wsgi:app", env, tmp, "/health"))
         cpu_pids = [server.proc.pid]
         if mode == "distributed":
-            # The default worker command (docker/entrypoint.sh MODE=worker): pool and concurrency from the config.
-            worker = e2e.start("celery", [str(VENV_BIN / "celery"), "-A", "api.worker:celery", "worker",
-                                          "--loglevel=INFO", "-n", f"bench-{secrets.token_hex(4)}@%h"], env, tmp)
+            # The image's worker role: one thread-pool Celery worker per CPU (CELERY_WORKER_PROCESSES).
+            worker_env = {**env, "MODE": "worker", "PATH": f"{VENV_BIN}:{env.get('PATH', '')}"}
+            worker = e2e.start("celery", [str(ROOT / "docker" / "entrypoint.sh")], worker_env, tmp)
             stack.callback(e2e.stop, worker)
             _checked("celery worker", e2e.wait_worker_ready, worker)
             cpu_pids.append(worker.popen.pid)

@@ -16,6 +16,8 @@ for tests but heavy for hundreds of concurrent streams on a 2-core machine share
 this one is a single event loop with pre-built frames. `GET /_arrivals` returns (and forgets) the arrival times
 of the generation requests (time.monotonic(), the clock of time.perf_counter() on Linux), so a benchmark can
 split a request's overhead into "before the model was called" and "after its first token".
+`POST /v1/embeddings` and `GET /_embed_stats`: see bench/mock_embeddings.py (vectors and a latency model read
+from the model name, e.g. embed-d1536-l50-t25-c1).
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ import socket
 import sys
 import time
 from functools import lru_cache
+from pathlib import Path
+
+if str(Path(__file__).resolve().parent.parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import mock_embeddings
 
 CREATED = 1_700_000_000
 _NAME = re.compile(r"^mock-f(\d+)-i(\d+)-n(\d+)$")
@@ -132,6 +140,17 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                 if name.strip().lower() == "content-length":
                     length = int(value.strip() or 0)
             raw = await reader.readexactly(length) if length else b""
+            if method == "GET" and path.startswith("/_embed_stats"):
+                writer.write(mock_embeddings.stats_response())
+                await writer.drain()
+                continue
+            if method == "POST" and path.startswith("/v1/embeddings"):
+                try:
+                    writer.write(await mock_embeddings.respond(loop, json.loads(raw) if raw else {}))
+                except ValueError:
+                    writer.write(_error(400, "invalid JSON"))
+                await writer.drain()
+                continue
             if method == "GET" and path.startswith("/_arrivals"):
                 writer.write(_arrivals_response())
                 await writer.drain()

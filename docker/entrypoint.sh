@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One image, three roles, chosen by MODE (default api):
 #   api      gunicorn serving api.wsgi:app on 0.0.0.0:5001 (BIND overrides)
-#   worker   a Celery worker consuming every queue the app defines (default, dataset, run);
-#            CELERY_CONCURRENCY overrides CELERY_WORKER_CONCURRENCY (threads of the worker's pool)
+#   worker   Celery workers consuming every queue the app defines (default, dataset, run):
+#            CELERY_WORKER_PROCESSES of them (default: one per CPU), each with a thread pool;
+#            CELERY_CONCURRENCY overrides CELERY_WORKER_CONCURRENCY (threads of each worker's pool)
 #   beat     Celery beat: schedules periodic housekeeping (run exactly one per deployment)
 #   migrate  `flask db upgrade` once, then exit (compose runs it before api and worker start)
 # Extra arguments are passed through to the chosen command.
@@ -19,7 +20,23 @@ case "$MODE" in
     if [ -n "${CELERY_CONCURRENCY:-}" ]; then
       args+=(--concurrency "$CELERY_CONCURRENCY")
     fi
-    exec celery "${args[@]}" "$@"
+    procs="${CELERY_WORKER_PROCESSES:-$(nproc)}"
+    if [ "$procs" -le 1 ]; then
+      exec celery "${args[@]}" "$@"
+    fi
+    # One thread-pool worker per CPU (as gunicorn runs one process per CPU): a Python process streams on one
+    # core at most. If any of them exits, stop the rest and exit with its status (the container restarts).
+    pids=()
+    trap 'kill -TERM "${pids[@]}" 2>/dev/null || true' TERM INT
+    for i in $(seq 1 "$procs"); do
+      celery "${args[@]}" -n "worker${i}@%h" "$@" &
+      pids+=($!)
+    done
+    status=0
+    wait -n || status=$?
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    wait || true
+    exit "$status"
     ;;
   beat)
     exec celery -A api.worker:celery beat --loglevel=INFO --schedule /tmp/celerybeat-schedule "$@"

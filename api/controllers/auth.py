@@ -16,7 +16,6 @@ from flask import g, request
 from api.extensions.database import db
 from api.extensions.runtime import get_runtime, get_settings
 from api.libs.jwt import TokenError, verify_access_token
-from api.models.app import EndUser
 from api.models.enums import ApiTokenType
 from api.services import auth_service, dataset_service, service_auth_service, workspace_service
 from api.services.errors import InvalidInputError, NotSetupError, UnauthorizedError
@@ -64,7 +63,7 @@ def console_login(view: Callable[..., Any]) -> Callable[..., Any]:
 class AppCaller:
     key: KeyRecord
     app: AppSnapshot
-    end_user: EndUser | None
+    end_user: service_auth_service.EndUserRef | None
 
 
 def _user_value(source: str) -> str | None:

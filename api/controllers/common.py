@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from flask import request
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema, ValidationError, fields
 from werkzeug.exceptions import BadRequest
 
 from api.extensions.runtime import get_settings
@@ -59,7 +59,11 @@ def _storable(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def query_args(schema: Schema) -> dict[str, Any]:
-    return schema.load({key: value.replace("\x00", "") for key, value in request.args.to_dict().items()})
+    """Load the query string with `schema`, NUL characters removed; a List field gets every value of its
+    repeated argument (`?tag_ids=a&tag_ids=b`), any other field the first."""
+    lists = {f.data_key or name for name, f in schema.fields.items() if isinstance(f, fields.List)}
+    return schema.load({key: [v.replace("\x00", "") for v in request.args.getlist(key)] if key in lists
+                        else request.args[key].replace("\x00", "") for key in request.args})
 
 
 def client_ip() -> str:

@@ -119,6 +119,14 @@ def register_error_handlers(app: Flask) -> None:
         response.headers["Retry-After"] = "1"
         return response
 
+    @app.errorhandler(sqlalchemy.exc.DBAPIError)
+    def _database(exc: sqlalchemy.exc.DBAPIError) -> Response:
+        # A pooled connection found dead (database restarted): SQLAlchemy has already dropped the pool,
+        # so the client's retry gets a fresh connection. Anything else is a bug.
+        if exc.connection_invalidated:
+            return _overloaded(exc)
+        return _unexpected(exc)
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         logger.exception("unhandled error: %s", type(exc).__name__)

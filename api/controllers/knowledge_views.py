@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import Response, request
 
 from api.extensions.database import db
 from api.extensions.runtime import get_runtime
@@ -18,7 +18,15 @@ from api.schemas.document import (
     DocumentStatusSchema,
     SegmentSchema,
 )
-from api.services import app_service, dataset_service, document_service, file_service, segment_service
+from api.services import (
+    app_service,
+    dataset_permission_service,
+    dataset_service,
+    document_service,
+    file_service,
+    segment_service,
+    tag_service,
+)
 from api.services.document_ingest_service import DocumentOptions
 from api.services.retrieval_service import Record
 
@@ -32,7 +40,7 @@ _ROW = ("id", "name", "description", "provider", "permission", "data_source_type
 OPTION_KEYS = ("indexing_technique", "process_rule", "doc_form", "doc_language", "retrieval_model", "embedding_model",
                "embedding_model_provider")
 CREATE_KEYS = ("name", "description", "indexing_technique", "permission", "provider", "embedding_model",
-               "embedding_model_provider", "retrieval_model")
+               "embedding_model_provider", "retrieval_model", "partial_member_list")
 
 
 def dataset_create_args(args: dict[str, Any]) -> dict[str, Any]:
@@ -46,11 +54,15 @@ def document_options(args: dict[str, Any]) -> DocumentOptions:
 
 
 def datasets(rows: list[Dataset]) -> list[dict[str, Any]]:
-    """DatasetDetail of each dataset (counts, author, embedding availability) in a few queries."""
+    """DatasetDetail of each dataset (counts, author, embedding availability, tags, partial-member list) in a few
+    queries."""
     if not rows:
         return []
-    session, tenant_id = db.session, rows[0].tenant_id
-    stats = dataset_service.dataset_stats(session, tenant_id=tenant_id, dataset_ids=[d.id for d in rows])
+    session, tenant_id, ids = db.session, rows[0].tenant_id, [d.id for d in rows]
+    stats = dataset_service.dataset_stats(session, tenant_id=tenant_id, dataset_ids=ids)
+    tags = tag_service.tags_of(session, tenant_id=tenant_id, tag_type=tag_service.KNOWLEDGE, target_ids=ids)
+    members = dataset_permission_service.member_lists(
+        session, [d.id for d in rows if d.permission == dataset_permission_service.PARTIAL_MEMBERS])
     available = dataset_service.embedding_available(session, tenant_id=tenant_id, datasets=rows)
     names = app_service.get_creator_names(session, {d.created_by or "" for d in rows})
     result = []
@@ -63,12 +75,13 @@ def datasets(rows: list[Dataset]) -> list[dict[str, Any]]:
             **{key: getattr(row, key) for key in _ROW}, "app_count": figures.app_count,
             "document_count": figures.document_count, "word_count": figures.word_count,
             "author_name": names.get(row.created_by or ""), "embedding_available": available[row.id],
-            "retrieval_model_dict": retrieval, "summary_index_setting": None, "tags": [],
+            "retrieval_model_dict": retrieval, "summary_index_setting": None,
+            "tags": [{"id": t.id, "name": t.name, "type": t.type} for t in tags[row.id]],
             "external_knowledge_info": None, "external_retrieval_model": None, "doc_metadata": [],
             "built_in_field_enabled": False, "pipeline_id": None, "runtime_mode": "general",
             "chunk_structure": None, "is_published": False, "total_documents": figures.document_count,
             "total_available_documents": figures.available_document_count, "is_multimodal": False,
-            "partial_member_list": [],
+            "partial_member_list": members.get(row.id, []),
         }))
     return result
 
@@ -152,8 +165,8 @@ def child_chunk(row: ChildChunk) -> dict[str, Any]:
                                                      "created_at", "updated_at")})
 
 
-def segments(rows: list[DocumentSegment]) -> list[dict[str, Any]]:
-    children = segment_service.child_chunks_of(db.session, [s.id for s in rows])
+def segments(rows: list[DocumentSegment], *, with_children: bool = True) -> list[dict[str, Any]]:
+    children = segment_service.child_chunks_of(db.session, [s.id for s in rows]) if with_children else {}
     return [_segment.dump({
         **{c: getattr(s, c) for c in ("id", "position", "document_id", "content", "answer", "word_count", "tokens",
                                       "index_node_id", "index_node_hash", "hit_count", "enabled", "disabled_at",
@@ -182,8 +195,8 @@ def child_chunk_page(page: Any) -> dict[str, Any]:
 def hit_testing(query: str, records: list[Record]) -> dict[str, Any]:
     """Dify's hit-testing / retrieve body."""
     items = []
-    for record in records:
-        body = segment(record.segment)
+    bodies = segments([record.segment for record in records], with_children=False)  # records carry their children
+    for record, body in zip(records, bodies, strict=True):
         body.pop("child_chunks", None)
         body["document"] = {"id": record.document.id, "data_source_type": record.document.data_source_type,
                             "name": record.document.name, "doc_type": None, "doc_metadata": None}
@@ -192,3 +205,9 @@ def hit_testing(query: str, records: list[Record]) -> dict[str, Any]:
         items.append({"segment": body, "child_chunks": children or None, "score": record.score,
                       "tsne_position": None, "files": [], "summary": None})
     return _hits.dump({"query": {"content": query}, "records": items})
+
+
+def zip_response(name: str, chunks: Any) -> Response:
+    """A streamed `application/zip` attachment (documents download-zip)."""
+    return Response(chunks, mimetype="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -22,6 +22,11 @@ class Topic(Protocol):
 
     def publish(self, message: bytes) -> None: ...
 
+    def publish_nowait(self, message: bytes) -> None:
+        """Queue `message` for publishing without waiting for the broker; messages of one process reach the
+        broker in the order they were queued. For high-rate streams (one event per model token)."""
+        ...
+
     def subscribe(self) -> Subscription: ...
 
 
@@ -51,6 +56,10 @@ class CounterStore(Protocol):
     def set(self, key: str, value: str, *, ttl_seconds: int) -> None: ...
 
     def get(self, key: str) -> str | None: ...
+
+    def exists_many(self, keys: list[str]) -> list[bool]:
+        """Which of `keys` exist, in one round trip."""
+        ...
 
     def acquire_slot(self, key: str, member: str, *, limit: int, stale_after: int) -> bool:
         """Add `member` to the set `key` unless it already holds `limit` live members.

@@ -1,21 +1,22 @@
 """Relay a run's events from a topic subscription to a client, with pings and failure detection.
 
-`relay(subscription, ...)` yields event dicts (and `None` for a keep-alive ping) until a terminal
-event arrives. It never hangs: when the producer goes silent (no heartbeat within
-`lost_timeout` after it claimed the run, or nothing within `queue_timeout` before that) or the
-transport fails, it yields one synthesised `error` event and stops. Internal control events
-(`_claimed`, `_heartbeat`) are consumed here and never reach the client.
+`relay(subscription, ...)` yields events (as RawEvents: the producer's bytes, never re-serialised)
+and `None` for a keep-alive ping, until a terminal event arrives. It never hangs: when the producer
+goes silent (no heartbeat within `lost_timeout` after it claimed the run, or nothing within
+`queue_timeout` before that) or the transport fails, it yields one synthesised `error` event (a
+dict) and stops. Internal control events (`_claimed`, `_heartbeat`) are consumed here and never
+reach the client.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from api.core.ports import Subscription
+from api.libs.sse import RawEvent
 
 TERMINAL_EVENTS = frozenset({"message_end", "workflow_finished", "error"})
 CLAIMED, HEARTBEAT = "_claimed", "_heartbeat"
@@ -36,7 +37,7 @@ class RelayFailure:
 
 
 def relay(subscription: Subscription, *, timeouts: RelayTimeouts, on_failure: Callable[[RelayFailure], dict[str, Any]],
-          clock: Callable[[], float] = time.monotonic) -> Iterator[dict[str, Any] | None]:
+          clock: Callable[[], float] = time.monotonic) -> Iterator[RawEvent | dict[str, Any] | None]:
     """Yield client events from `subscription` until a terminal one; see the module docstring."""
     claimed = False
     now = clock()
@@ -52,10 +53,10 @@ def relay(subscription: Subscription, *, timeouts: RelayTimeouts, on_failure: Ca
         now = clock()
         if raw is not None:
             last_message = now
-            event = json.loads(raw)
-            name = event.get("event")
+            claimed = True  # only the worker that claimed the run publishes on its topic
+            event = RawEvent.of(raw)
+            name = event.name
             if name == CLAIMED:
-                claimed = True
                 continue
             if name == HEARTBEAT:
                 if now - last_event > timeouts.idle_timeout:

@@ -47,6 +47,9 @@ class RedisCounterStore:
         value = self._redis.get(key)
         return value.decode() if isinstance(value, bytes) else value
 
+    def exists_many(self, keys: list[str]) -> list[bool]:
+        return [value is not None for value in self._redis.mget(keys)] if keys else []
+
     def acquire_slot(self, key: str, member: str, *, limit: int, stale_after: int) -> bool:
         now = time.time()
         return bool(self._acquire(keys=[key], args=[now - stale_after, now, limit, member, stale_after]))
@@ -106,6 +109,9 @@ class LocalCounterStore:
                 self._values.pop(key, None)
                 return None
             return entry[0]
+
+    def exists_many(self, keys: list[str]) -> list[bool]:
+        return [self.get(key) is not None for key in keys]
 
     def acquire_slot(self, key: str, member: str, *, limit: int, stale_after: int) -> bool:
         now = time.monotonic()

@@ -99,8 +99,14 @@ class _DatasetIndex:
                 self.matrix[row] = vector
 
     def remove_documents(self, document_ids: set[str]) -> bool:
+        return self._keep_only(lambda i: self.docs[i] not in document_ids)
+
+    def remove_ids(self, chunk_ids: set[str]) -> bool:
+        return self._keep_only(lambda i: self.ids[i] not in chunk_ids)
+
+    def _keep_only(self, kept: Callable[[int], bool]) -> bool:
         with self.lock:
-            keep = [i for i, doc in enumerate(self.docs) if doc not in document_ids]
+            keep = [i for i in range(len(self.ids)) if kept(i)]
             if len(keep) == len(self.ids):
                 return True
             self.matrix[:len(keep)] = self.matrix[keep]
@@ -257,6 +263,17 @@ class EmbeddedVectorStore:
             changes = self._new_tokens(conn, old)
         gone = set(document_ids)
         self._patch(changes, lambda _dataset_id, index: index.remove_documents(gone))
+
+    def delete_chunks(self, dataset_id: str, chunk_ids: Sequence[str]) -> None:
+        if not chunk_ids:
+            return
+        with transaction(self._target()) as conn:
+            old = self._lock_versions(conn, [dataset_id])
+            conn.execute(sa.delete(EMBEDDED_VECTORS).where(EMBEDDED_VECTORS.c.dataset_id == dataset_id,
+                                                           EMBEDDED_VECTORS.c.id.in_(list(chunk_ids))))
+            changes = self._new_tokens(conn, old)
+        gone = set(chunk_ids)
+        self._patch(changes, lambda _dataset_id, index: index.remove_ids(gone))
 
     def delete_dataset(self, dataset_id: str) -> None:
         """Removes the vectors; the version row stays (with a new token) so no process keeps serving them."""

@@ -158,6 +158,14 @@ class PgFullTextIndex:
                                  "AND document_id = ANY(:document_ids)"),
                          {"dataset_id": dataset_id, "document_ids": list(document_ids)})
 
+    def delete_chunks(self, dataset_id: str, chunk_ids: Sequence[str]) -> None:
+        if not chunk_ids:
+            return
+        self.ensure_table()
+        with resolve_engine(self._engine).begin() as conn:
+            conn.execute(sa.text(f"DELETE FROM {TABLE} WHERE dataset_id = :dataset_id AND id = ANY(:ids)"),
+                         {"dataset_id": dataset_id, "ids": list(chunk_ids)})
+
     def delete_dataset(self, dataset_id: str) -> None:
         self.ensure_table()
         with resolve_engine(self._engine).begin() as conn:

@@ -27,10 +27,6 @@ def cache_app(app_id: str) -> str:
     return f"cache:app:{app_id}"
 
 
-def run_owner(task_id: str) -> str:
-    return f"run:owner:{task_id}"
-
-
 def run_stop_flag(task_id: str) -> str:
     return f"run:stop:{task_id}"
 

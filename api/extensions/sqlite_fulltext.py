@@ -158,6 +158,12 @@ class SqliteFullTextIndex:
                          {"dataset_id": dataset_id, "document_ids": list(document_ids)},
                          sa.bindparam("document_ids", expanding=True))
 
+    def delete_chunks(self, dataset_id: str, chunk_ids: Sequence[str]) -> None:
+        if chunk_ids:
+            self._delete("dataset_id = :dataset_id AND id IN :chunk_ids",
+                         {"dataset_id": dataset_id, "chunk_ids": list(chunk_ids)},
+                         sa.bindparam("chunk_ids", expanding=True))
+
     def delete_dataset(self, dataset_id: str) -> None:
         self._delete("dataset_id = :dataset_id", {"dataset_id": dataset_id})
 

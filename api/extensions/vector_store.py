@@ -215,6 +215,14 @@ class PgVectorStore:
                                      "AND document_id = ANY(:document_ids)"),
                              {"dataset_id": dataset_id, "document_ids": list(document_ids)})
 
+    def delete_chunks(self, dataset_id: str, chunk_ids: Sequence[str]) -> None:
+        if not chunk_ids:
+            return
+        with resolve_engine(self._engine).begin() as conn:
+            for name in self._existing_tables(conn):
+                conn.execute(sa.text(f"DELETE FROM {name} WHERE dataset_id = :dataset_id AND id = ANY(:ids)"),
+                             {"dataset_id": dataset_id, "ids": list(chunk_ids)})
+
     def delete_dataset(self, dataset_id: str) -> None:
         with resolve_engine(self._engine).begin() as conn:
             for name in self._existing_tables(conn):

@@ -49,6 +49,7 @@ class Message(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         sa.Index("ix_messages_conversation_id_created_at", "conversation_id", "created_at"),
         sa.Index("ix_messages_status_created_at", "status", "created_at"),
+        sa.Index("ix_messages_task_id", "task_id"),
     )
 
     app_id: Mapped[str] = mapped_column(UUID, sa.ForeignKey("apps.id", ondelete="CASCADE"), nullable=False)

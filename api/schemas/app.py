@@ -1,6 +1,9 @@
-from marshmallow import fields, validate
+import re
+
+from marshmallow import ValidationError, fields, validate
 
 from api.schemas.base import BaseSchema, PageArgsSchema, Timestamp, TrimmedStr
+from api.schemas.tag import UUID_PATTERN
 
 APP_MODES = ["chat", "agent-chat", "advanced-chat", "workflow", "completion"]
 ICON_TYPES = ["image", "emoji", "link"]
@@ -11,10 +14,17 @@ _icon_background = fields.String(load_default=None, allow_none=True, validate=va
 _limit = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0, max=1_000_000))
 
 
+def _uuid_list(value: str) -> None:
+    if value and not all(re.fullmatch(UUID_PATTERN, item) for item in value.split(",")):
+        raise ValidationError("Must be comma-separated UUIDs.")
+
+
 class AppListArgsSchema(PageArgsSchema):
     mode = fields.String(load_default="all", validate=validate.OneOf([*APP_MODES, "all", "channel"]))
     name = fields.String(load_default=None, validate=validate.Length(max=255))
     is_created_by_me = fields.Boolean(load_default=False)
+    tag_ids = fields.String(load_default=None, validate=_uuid_list,
+                            metadata={"description": "comma-separated tag ids: apps carrying any of them"})
 
 
 class AppCreateSchema(BaseSchema):
@@ -96,7 +106,7 @@ class AppPartialSchema(BaseSchema):
     created_at = Timestamp()
     updated_by = fields.String(allow_none=True)
     updated_at = Timestamp()
-    tags = fields.List(fields.Dict())
+    tags = fields.List(fields.Dict(), metadata={"description": "[{id, name, type}]"})
     access_mode = fields.String(allow_none=True)
     create_user_name = fields.String(allow_none=True)
     author_name = fields.String(allow_none=True)

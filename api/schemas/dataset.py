@@ -3,6 +3,7 @@
 from marshmallow import fields, validate
 
 from api.schemas.base import BaseSchema, PageArgsSchema, Timestamp, TrimmedStr
+from api.schemas.tag import uuid_string
 
 INDEXING_TECHNIQUES = ["high_quality", "economy"]
 PERMISSIONS = ["only_me", "all_team_members", "partial_members"]
@@ -13,6 +14,12 @@ _name = validate.Length(max=255)
 class DatasetListArgsSchema(PageArgsSchema):
     keyword = fields.String(load_default=None, validate=validate.Length(max=255))
     include_all = fields.Boolean(load_default=False)
+    tag_ids = fields.List(fields.String(validate=uuid_string), load_default=None,
+                          metadata={"description": "repeatable: datasets carrying any of these tags"})
+
+
+class PartialMemberSchema(BaseSchema):
+    user_id = fields.String(required=True, validate=uuid_string)
 
 
 class DatasetCreateSchema(BaseSchema):
@@ -26,6 +33,8 @@ class DatasetCreateSchema(BaseSchema):
     retrieval_model = fields.Dict(load_default=None, allow_none=True)
     embedding_model = fields.String(load_default=None, allow_none=True, validate=_name)
     embedding_model_provider = fields.String(load_default=None, allow_none=True, validate=_name)
+    partial_member_list = fields.List(fields.Nested(PartialMemberSchema), load_default=None, allow_none=True,
+                                      validate=validate.Length(max=1000))
 
 
 class DatasetUpdateSchema(BaseSchema):
@@ -36,7 +45,8 @@ class DatasetUpdateSchema(BaseSchema):
     embedding_model = fields.String(load_default=None, allow_none=True, validate=_name)
     embedding_model_provider = fields.String(load_default=None, allow_none=True, validate=_name)
     retrieval_model = fields.Dict(load_default=None, allow_none=True)
-    partial_member_list = fields.List(fields.Dict(), load_default=None, allow_none=True)
+    partial_member_list = fields.List(fields.Nested(PartialMemberSchema), load_default=None, allow_none=True,
+                                      validate=validate.Length(max=1000))
 
 
 class RetrievalModelSchema(BaseSchema):
@@ -71,7 +81,7 @@ class DatasetDetailSchema(BaseSchema):
     embedding_available = fields.Boolean()
     retrieval_model_dict = fields.Nested(RetrievalModelSchema)
     summary_index_setting = fields.Dict(allow_none=True)
-    tags = fields.List(fields.Dict())
+    tags = fields.List(fields.Dict(), metadata={"description": "[{id, name, type}]"})
     doc_form = fields.String(allow_none=True)
     external_knowledge_info = fields.Dict(allow_none=True)
     external_retrieval_model = fields.Dict(allow_none=True)

@@ -260,3 +260,35 @@ class ChildChunkPageSchema(BaseSchema):
     limit = fields.Integer()
     total = fields.Integer()
     total_pages = fields.Integer()
+
+
+class ChildChunkContentSchema(BaseSchema):
+    content = fields.String(required=True, validate=validate.Length(min=1))
+
+
+class ChildChunkBatchItemSchema(BaseSchema):
+    id = fields.String(load_default=None, allow_none=True, validate=_short)
+    content = fields.String(required=True, validate=validate.Length(min=1))
+
+
+class ChildChunkBatchUpdateSchema(BaseSchema):
+    chunks = fields.List(fields.Nested(ChildChunkBatchItemSchema), required=True,
+                         validate=validate.Length(max=1000))
+
+
+class ChildChunkResultSchema(BaseSchema):
+    data = fields.Nested(ChildChunkSchema)
+
+
+class ChildChunksResultSchema(BaseSchema):
+    data = fields.List(fields.Nested(ChildChunkSchema))
+
+
+# ---- document operations ---------------------------------------------------------------------------------------
+
+class DocumentRenameSchema(BaseSchema):
+    name = TrimmedStr(required=True, validate=validate.Length(min=1, max=255))
+
+
+class DocumentZipSchema(BaseSchema):
+    document_ids = fields.List(fields.UUID(), required=True, validate=validate.Length(min=1, max=100))

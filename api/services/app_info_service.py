@@ -49,8 +49,9 @@ def get_meta(snapshot: AppSnapshot) -> dict[str, Any]:
 
 
 def get_info(snapshot: AppSnapshot) -> dict[str, Any]:
-    return {"name": snapshot.name, "description": snapshot.description, "tags": [], "mode": snapshot.mode,
-            "author_name": snapshot.author_name}
+    """Name, description, tag names, mode and author of the app."""
+    return {"name": snapshot.name, "description": snapshot.description, "tags": list(snapshot.tags),
+            "mode": snapshot.mode, "author_name": snapshot.author_name}
 
 
 def get_site(snapshot: AppSnapshot) -> dict[str, Any]:

@@ -20,13 +20,15 @@ from api.libs.pagination import Page
 from api.models.account import Account
 from api.models.app import MODEL_CONFIG_JSON_FIELDS, ApiToken, App, AppModelConfig, EndUser, Site
 from api.models.enums import MODEL_CONFIG_MODES
+from api.services import tag_service
 from api.services.errors import AppNotFoundError, InvalidInputError
 from api.services.workspace_service import EDITORS, PRIVILEGED, Principal
 
 
 def list_apps(session: Session, *, tenant_id: str, page: int, limit: int, mode: str = "all", name: str | None = None,
-              created_by: str | None = None) -> Page:
-    """A page of the workspace's apps, newest first, filtered by mode/name/creator."""
+              created_by: str | None = None, tag_ids: list[str] | None = None) -> Page:
+    """A page of the workspace's apps, newest first, filtered by mode/name/creator and by tags (apps carrying any
+    of `tag_ids`; unknown tags match nothing, as in Dify)."""
     cond = [App.tenant_id == tenant_id, App.is_universal.is_(False)]
     if mode != "all":
         cond.append(App.mode == mode)
@@ -35,6 +37,9 @@ def list_apps(session: Session, *, tenant_id: str, page: int, limit: int, mode: 
         cond.append(App.name.ilike(f"%{escaped}%", escape="\\"))
     if created_by:
         cond.append(App.created_by == created_by)
+    if tag_ids:
+        cond.append(App.id.in_(tag_service.tagged_targets(tenant_id=tenant_id, tag_type=tag_service.APP,
+                                                          tag_ids=tag_ids)))
     total = session.scalar(sa.select(sa.func.count(App.id)).where(*cond)) or 0
     items = session.scalars(sa.select(App).where(*cond).order_by(App.created_at.desc(), App.id.desc())
                             .offset((page - 1) * limit).limit(limit)).all()
@@ -162,7 +167,8 @@ def set_flags(session: Session, *, principal: Principal, cache: InvalidatingCach
 
 
 def delete_app(session: Session, *, principal: Principal, cache: InvalidatingCache, app_id: str) -> None:
-    """Delete the app and everything that hangs off it; its keys stop working at once (editor+). Commits.
+    """Delete the app and everything that hangs off it (keys, config, site, end users, tag bindings); its keys
+    stop working at once (editor+). Commits.
 
     Raises: PermissionDeniedError, AppNotFoundError.
     """
@@ -171,6 +177,7 @@ def delete_app(session: Session, *, principal: Principal, cache: InvalidatingCac
     token_hashes = list(session.scalars(sa.select(ApiToken.token).where(ApiToken.app_id == app.id)))
     for model in (ApiToken, AppModelConfig, Site, EndUser):
         session.execute(sa.delete(model).where(model.app_id == app.id))
+    tag_service.remove_target_bindings(session, tenant_id=app.tenant_id, target_id=app.id)
     session.delete(app)
     session.commit()
     cache.invalidate(redis_keys.cache_app(app.id), *(redis_keys.cache_api_key(h) for h in token_hashes))

@@ -1,10 +1,12 @@
 """Datasets (knowledge bases): list, create, read, update, delete, API access, and the figures a detail shows.
 
 Visibility: every query filters by tenant (another workspace's dataset is DatasetNotFoundError, 404). Inside the
-workspace an `only_me` or `partial_members` dataset is visible to its creator and to owners/admins only; other
-members get PermissionDeniedError (403), as in Dify. Dataset editors (owner, admin, editor, dataset_operator)
-write; every member reads. The Service API acts as the workspace owner (see `owner_principal`).
-Deleting a dataset removes its index (indexing_service.remove_dataset_index), files and rows.
+workspace the rule of dataset_permission_service applies (owners/admins see all; others see `all_team_members`
+datasets, their own, and `partial_members` datasets that list them); a dataset the caller may not see is
+PermissionDeniedError (403), as in Dify. Dataset editors (owner, admin, editor, dataset_operator) write; every
+member reads; dataset operators may not change a dataset's permission or member list (Dify). The Service API acts
+as the workspace owner (see `owner_principal`). Deleting a dataset removes its index
+(indexing_service.remove_dataset_index), files, tag bindings and rows.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from api.models.account import Account, Tenant, TenantAccountJoin
 from api.models.app import App, AppModelConfig
 from api.models.dataset import Dataset, Document
 from api.models.enums import TenantRole, TenantStatus
-from api.services import dispatch, indexing_service, provider_service
+from api.services import dataset_permission_service, dispatch, indexing_service, provider_service, tag_service
 from api.services.errors import (
     DatasetApiDisabledError,
     DatasetInUseError,
@@ -34,7 +36,7 @@ from api.services.errors import (
     PermissionDeniedError,
     UnauthorizedError,
 )
-from api.services.workspace_service import DATASET_EDITORS, PRIVILEGED, Principal
+from api.services.workspace_service import DATASET_EDITORS, Principal
 
 INDEXING_TECHNIQUES = ("high_quality", "economy")
 PERMISSIONS = ("only_me", "all_team_members", "partial_members")
@@ -66,18 +68,15 @@ def owner_principal(session: Session, *, tenant_id: str) -> Principal:
     return Principal(account=row[0], tenant=row[1], role=TenantRole.OWNER)
 
 
-def _visible(principal: Principal) -> list[sa.ColumnElement[bool]]:
-    cond = [Dataset.tenant_id == principal.tenant_id]
-    if principal.role not in PRIVILEGED:
-        cond.append(sa.or_(Dataset.permission == "all_team_members", Dataset.created_by == principal.account_id))
-    return cond
-
-
-def list_datasets(session: Session, *, principal: Principal, page: int, limit: int, keyword: str | None = None
-                  ) -> Page:
-    """A page of the datasets the caller may see, newest first, optionally filtered by name."""
+def list_datasets(session: Session, *, principal: Principal, page: int, limit: int, keyword: str | None = None,
+                  tag_ids: list[str] | None = None) -> Page:
+    """A page of the datasets the caller may see, newest first, optionally filtered by name and by tags (datasets
+    carrying any of `tag_ids`; unknown tags match nothing, as in Dify)."""
     principal.require(DATASET_READERS)
-    cond = _visible(principal)
+    cond = [dataset_permission_service.visible_condition(principal)]
+    if tag_ids:
+        cond.append(Dataset.id.in_(tag_service.tagged_targets(tenant_id=principal.tenant_id,
+                                                              tag_type=tag_service.KNOWLEDGE, tag_ids=tag_ids)))
     if keyword:
         escaped = keyword[:100].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         cond.append(Dataset.name.ilike(f"%{escaped}%", escape="\\"))
@@ -98,8 +97,7 @@ def get_dataset(session: Session, *, principal: Principal, dataset_id: str, writ
                                                       Dataset.tenant_id == principal.tenant_id))
     if dataset is None:
         raise DatasetNotFoundError()
-    if (principal.role not in PRIVILEGED and dataset.permission != "all_team_members"
-            and dataset.created_by != principal.account_id):
+    if not dataset_permission_service.can_see(session, principal=principal, dataset=dataset):
         raise PermissionDeniedError("You do not have permission to access this dataset.")
     return dataset
 
@@ -153,16 +151,19 @@ def normalise_embedding(session: Session, tenant_id: str, provider: str | None, 
 def create_dataset(session: Session, *, principal: Principal, name: str, description: str = "",
                    indexing_technique: str | None = None, permission: str | None = None, provider: str = "vendor",
                    embedding_model: str | None = None, embedding_model_provider: str | None = None,
-                   retrieval_model: dict[str, Any] | None = None) -> Dataset:
-    """Create an empty dataset (dataset editors). Commits.
+                   retrieval_model: dict[str, Any] | None = None,
+                   partial_member_list: list[dict[str, str]] | None = None) -> Dataset:
+    """Create an empty dataset (dataset editors). With permission `partial_members`, `partial_member_list`
+    (`[{"user_id"}]`, members of the workspace) becomes its member list. Commits.
 
     Raises: PermissionDeniedError, DatasetNameDuplicateError (409), InvalidInputError (external provider,
-    malformed retrieval model or embedding model).
+    malformed retrieval model or embedding model, a listed user who is not a member).
     """
     principal.require(DATASET_EDITORS)
     if provider != "vendor":
         raise InvalidInputError("External knowledge bases are not supported.", field="provider")
     _check_name(session, principal.tenant_id, name)
+    member_ids = _member_ids(session, principal, permission, partial_member_list)
     emb_provider, emb_model = normalise_embedding(session, principal.tenant_id, embedding_model_provider,
                                                   embedding_model)
     if indexing_technique == "high_quality" and emb_model is None:
@@ -174,11 +175,22 @@ def create_dataset(session: Session, *, principal: Principal, name: str, descrip
                       created_by=principal.account_id, updated_by=principal.account_id, enable_api=True)
     session.add(dataset)
     try:
+        session.flush()
+        if member_ids:
+            dataset_permission_service.replace_members(session, dataset=dataset, account_ids=member_ids)
         session.commit()
     except sa.exc.IntegrityError:  # a concurrent create took the name first
         session.rollback()
         raise DatasetNameDuplicateError()
     return dataset
+
+
+def _member_ids(session: Session, principal: Principal, permission: str | None,
+                members: list[dict[str, str]] | None) -> list[str] | None:
+    """The validated ids of a partial_member_list that applies (permission `partial_members`), else None."""
+    if members is None or permission != dataset_permission_service.PARTIAL_MEMBERS:
+        return None
+    return dataset_permission_service.validate_member_ids(session, tenant_id=principal.tenant_id, members=members)
 
 
 def default_embedding(session: Session, *, tenant_id: str) -> tuple[str | None, str | None]:
@@ -189,13 +201,25 @@ def default_embedding(session: Session, *, tenant_id: str) -> tuple[str | None, 
 
 def update_dataset(session: Session, *, principal: Principal, runtime: Runtime, dataset_id: str,
                    changes: dict[str, Any]) -> Dataset:
-    """Apply name, description, permission, indexing_technique, embedding model, retrieval_model (dataset
-    editors who may see the dataset). Commits; when the indexing technique or embedding model changes, the
-    dataset's index is dropped and every document is re-queued (dispatched after commit).
+    """Apply name, description, permission, partial_member_list, indexing_technique, embedding model,
+    retrieval_model (dataset editors who may see the dataset). Commits; when the indexing technique or embedding
+    model changes, the dataset's index is dropped and every document is re-queued (dispatched after commit).
 
-    Raises: PermissionDeniedError, DatasetNotFoundError, DatasetNameDuplicateError, InvalidInputError.
+    Member list: while the (new or current) permission is `partial_members`, a given `partial_member_list`
+    (`[{"user_id"}]`, even empty) replaces the list and an absent one keeps it; any other permission clears it.
+
+    Raises: PermissionDeniedError (also a dataset operator changing the permission or the member list, as in
+    Dify), DatasetNotFoundError, DatasetNameDuplicateError, InvalidInputError (incl. a listed user who is not a
+    member of the workspace).
     """
     dataset = get_dataset(session, principal=principal, dataset_id=dataset_id, write=True)
+    member_ids = _member_ids(session, principal, changes.get("permission") or dataset.permission,
+                             changes.get("partial_member_list"))
+    if principal.role == TenantRole.DATASET_OPERATOR and (
+            changes.get("permission") not in (None, dataset.permission)
+            or (member_ids is not None and set(member_ids) != set(
+                dataset_permission_service.member_lists(session, [dataset.id])[dataset.id]))):
+        raise PermissionDeniedError("Dataset operators cannot change the dataset permissions.")
     if changes.get("name") is not None and changes["name"] != dataset.name:
         _check_name(session, principal.tenant_id, changes["name"], exclude_id=dataset.id)
         dataset.name = changes["name"]
@@ -219,6 +243,10 @@ def update_dataset(session: Session, *, principal: Principal, runtime: Runtime, 
     dataset.updated_by = principal.account_id
     requeued = _requeue_all(session, dataset) if changed_index else []
     try:
+        if dataset.permission != dataset_permission_service.PARTIAL_MEMBERS:
+            dataset_permission_service.clear_members(session, dataset_id=dataset.id)
+        elif member_ids is not None:
+            dataset_permission_service.replace_members(session, dataset=dataset, account_ids=member_ids)
         session.commit()
     except sa.exc.IntegrityError:
         session.rollback()
@@ -279,7 +307,9 @@ def delete_dataset(session: Session, *, principal: Principal, runtime: Runtime, 
         raise DatasetInUseError()
     # index entries, keywords, segments and source files first (commits), then the rows
     indexing_service.remove_dataset_index(session, runtime=runtime, dataset_id=dataset.id)
-    session.delete(dataset)  # documents, segments, child chunks and keywords go with it (ON DELETE CASCADE)
+    tag_service.remove_target_bindings(session, tenant_id=dataset.tenant_id, target_id=dataset.id)
+    # documents, segments, child chunks, keywords and the member list go with it (ON DELETE CASCADE)
+    session.delete(dataset)
     session.commit()
 
 

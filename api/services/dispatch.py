@@ -23,8 +23,11 @@ def enqueue_touch_api_key(dispatcher: Dispatcher, *, key_id: str, used_at: int) 
     dispatcher.send(TaskName.TOUCH_API_KEY, key_id, used_at)
 
 
-def enqueue_chat_run(dispatcher: Dispatcher, *, message_id: str, task_id: str) -> None:
-    dispatcher.send(TaskName.EXECUTE_CHAT_RUN, message_id, task_id)
+def enqueue_chat_run(dispatcher: Dispatcher, *, message_id: str, task_id: str,
+                     hints: dict[str, bool] | None = None) -> None:
+    """Queue generation of one pending message (queue `run`). `hints` ({"history", "files"}: whether the turn
+    has earlier messages / attached files) let the worker skip queries that would find nothing."""
+    dispatcher.send(TaskName.EXECUTE_CHAT_RUN, message_id, task_id, hints)
 
 
 def enqueue_conversation_name(dispatcher: Dispatcher, *, conversation_id: str) -> None:

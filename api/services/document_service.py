@@ -1,4 +1,5 @@
-"""Documents of a dataset: list, read, delete, enable/disable/archive, retry, indexing progress, download.
+"""Documents of a dataset: list, read, rename, delete, enable/disable/archive, retry, pause/resume, indexing
+progress, download.
 
 Adding and replacing documents lives in document_ingest_service. Every lookup goes through the dataset
 (dataset_service.get_dataset: tenant and visibility checks), so another workspace's document is 404.
@@ -9,7 +10,9 @@ entries (indexing_service.remove_document_index), segments and original file.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -17,19 +20,23 @@ from sqlalchemy.orm import Session
 from api.extensions.runtime import Runtime
 from api.libs.clock import utcnow
 from api.libs.pagination import Page
+from api.libs.zipstream import stream_zip, unique_names
 from api.models.dataset import Dataset, DatasetProcessRule, Document, DocumentSegment
 from api.models.file import UploadFile
 from api.services import dataset_service, dispatch, document_ingest_service, indexing_service
 from api.services.errors import (
     ArchivedDocumentImmutableError,
+    DocumentAlreadyFinishedError,
     DocumentIndexingError,
     DocumentNotFoundError,
     InvalidActionError,
+    InvalidInputError,
     StoredFileNotFoundError,
 )
 from api.services.workspace_service import Principal
 
 INDEXING_ACTIVE = document_ingest_service.INDEXING_ACTIVE
+PAUSABLE = ("waiting", *INDEXING_ACTIVE)  # Dify pauses any document that has not finished
 ACTIONS = ("enable", "disable", "archive", "un_archive")
 DISPLAY_STATUSES = ("queuing", "paused", "indexing", "error", "available", "disabled", "archived")
 STATUS_ALIASES = {"active": "available", "enabled": "available"}
@@ -233,3 +240,111 @@ def download_file(session: Session, *, principal: Principal, dataset_id: str, do
     if row is None or row.tenant_id != document.tenant_id:
         raise StoredFileNotFoundError()
     return row
+
+
+def download_zip(session: Session, *, principal: Principal, runtime: Runtime, dataset_id: str,
+                 document_ids: list[str]) -> tuple[str, Iterator[bytes]]:
+    """The original files of documents (in the order asked; text documents: their stored `.txt`) as a zip archive
+    streamed one file at a time, with repeated names made unique (`a (1).txt`). Returns (archive name, chunks).
+
+    Every row is read and every stored file checked before the first byte, so a bad request gets an error, not a
+    broken archive; the chunks read only the storage (no database session). Writes nothing.
+    Raises: DatasetNotFoundError, PermissionDeniedError, DocumentNotFoundError (an id unknown or of another
+    dataset: nothing is sent), StoredFileNotFoundError (a document's file is gone).
+    """
+    dataset = dataset_service.get_dataset(session, principal=principal, dataset_id=dataset_id)
+    ids = list(dict.fromkeys(document_ids))
+    documents = {d.id: d for d in session.scalars(sa.select(Document).where(Document.id.in_(ids),
+                                                                            Document.dataset_id == dataset.id))}
+    if not ids or len(documents) != len(ids):
+        raise DocumentNotFoundError()
+    files = upload_files(session, list(documents.values()))
+    names, keys = [], []
+    for document_id in ids:
+        upload = files.get((documents[document_id].data_source_info or {}).get("upload_file_id") or "")
+        if upload is None or upload.tenant_id != dataset.tenant_id or not runtime.storage.exists(upload.key):
+            raise StoredFileNotFoundError()
+        suffix = f".{upload.extension}".lower() if upload.extension else ""
+        names.append(upload.name if upload.name.lower().endswith(suffix) else f"{upload.name}{suffix}")
+        keys.append(upload.key)
+    session.commit()  # end the read transaction: the response streams after the request's session is gone
+    storage = runtime.storage
+    return "documents.zip", stream_zip((name, partial(storage.load, key))
+                                       for name, key in zip(unique_names(names), keys, strict=True))
+
+
+def rename_document(session: Session, *, principal: Principal, dataset_id: str, document_id: str,
+                    name: str) -> Document:
+    """Give a document a new name (dataset editors); its file and segments are unchanged. Commits.
+
+    Raises: DatasetNotFoundError, DocumentNotFoundError, PermissionDeniedError, InvalidInputError (blank name).
+    """
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInputError("name is required.", field="name")
+    _, document = get_document(session, principal=principal, dataset_id=dataset_id, document_id=document_id,
+                               write=True)
+    document.name, document.updated_at = name[:255], utcnow()
+    session.commit()
+    return document
+
+
+def pause_document(session: Session, *, principal: Principal, dataset_id: str, document_id: str) -> Document:
+    """Pause a document that is waiting or being indexed (dataset editors): `is_paused`, `paused_at`. Commits.
+
+    A waiting document is no longer claimed; a worker that holds the document stops at its next step and drops
+    the lease without an error, keeping the stage reached (indexing_lease_service), and the reaper leaves a
+    paused document at rest. Pausing a paused document changes nothing.
+    Raises: DatasetNotFoundError, DocumentNotFoundError, PermissionDeniedError, ArchivedDocumentImmutableError,
+    DocumentAlreadyFinishedError (completed or error, also when it finished while being paused).
+    """
+    _, document = get_document(session, principal=principal, dataset_id=dataset_id, document_id=document_id,
+                               write=True)
+    if document.archived:
+        raise ArchivedDocumentImmutableError()
+    now = utcnow()
+    # conditional: a worker may finish the document between the read above and this write
+    paused = session.execute(sa.update(Document).where(Document.id == document.id,
+                                                       Document.indexing_status.in_(PAUSABLE))
+                             .values(is_paused=True, paused_at=sa.func.coalesce(Document.paused_at, now),
+                                     updated_at=now)
+                             .execution_options(synchronize_session=False)).rowcount
+    session.commit()
+    if paused != 1:
+        raise DocumentAlreadyFinishedError()
+    session.refresh(document)
+    return document
+
+
+def resume_document(session: Session, *, principal: Principal, runtime: Runtime, dataset_id: str,
+                    document_id: str) -> Document:
+    """Resume a paused document (dataset editors): clear the pause and, unless it already finished, put it back
+    to `waiting` with no lease and dispatch indexing. Dropping the lease makes a worker that had not reached its
+    checkpoint yet stop there (its fence fails); the new run rewrites the same segments (their ids are
+    deterministic), so the document ends with exactly its segments. Commits, then dispatches.
+
+    Raises: DatasetNotFoundError, DocumentNotFoundError, PermissionDeniedError, ArchivedDocumentImmutableError,
+    InvalidActionError ("Document is not in paused status.").
+    """
+    _, document = get_document(session, principal=principal, dataset_id=dataset_id, document_id=document_id,
+                               write=True)
+    if document.archived:
+        raise ArchivedDocumentImmutableError()
+    now = utcnow()
+    unfinished = Document.indexing_status.in_(PAUSABLE)
+    resumed = session.execute(sa.update(Document).where(Document.id == document.id, Document.is_paused.is_(True))
+                              .values(is_paused=False, paused_at=None, updated_at=now,
+                                      indexing_status=sa.case((unfinished, "waiting"),
+                                                              else_=Document.indexing_status),
+                                      lease_owner=sa.case((unfinished, sa.null()), else_=Document.lease_owner),
+                                      lease_expires_at=sa.case((unfinished, sa.null()),
+                                                               else_=Document.lease_expires_at),
+                                      attempts=sa.case((unfinished, 0), else_=Document.attempts))
+                              .execution_options(synchronize_session=False)).rowcount
+    session.commit()
+    if resumed != 1:
+        raise InvalidActionError("Document is not in paused status.")
+    session.refresh(document)
+    if document.indexing_status == "waiting":
+        dispatch.enqueue_index_document(runtime.dispatcher, document.id)
+    return document

@@ -277,3 +277,26 @@ class InvalidActionError(InvalidInputError):
 
 class SegmentNotFoundError(NotFoundError):
     default_message = "Segment not found."
+
+
+# ---- tags ----------------------------------------------------------------------------------------
+class TagNotFoundError(NotFoundError):
+    default_message = "Tag not found."
+
+
+class TagNameDuplicateError(InvalidInputError):
+    default_message = "Tag name already exists"
+
+
+class ChildChunkNotFoundError(NotFoundError):
+    default_message = "Child chunk not found."
+
+
+class DocumentAlreadyFinishedError(InvalidInputError):
+    code = "document_already_finished"
+    default_message = "The document has been processed. Please refresh the page or go to the document details."
+
+
+class IndexingEstimateError(InvalidInputError):
+    code = "indexing_estimate_error"
+    default_message = "Knowledge indexing estimate failed."

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from api.config import Settings
 from api.models.account import Account, Invitation, TenantAccountJoin
 from api.models.enums import AccountStatus, TenantRole
-from api.services import auth_service
+from api.services import auth_service, dataset_permission_service
 from api.services.errors import CannotOperateSelfError, InvalidRoleError, MemberNotFoundError
 from api.services.workspace_service import PRIVILEGED, Principal
 
@@ -111,7 +111,8 @@ def update_role(session: Session, *, principal: Principal, member_id: str, role:
 
 
 def remove_member(session: Session, *, principal: Principal, member_id: str) -> None:
-    """Remove a member from the workspace (owner only) and void their open invitations. Commits.
+    """Remove a member from the workspace (owner only), void their open invitations and take them off every
+    partial-member list of the workspace's datasets. Commits.
 
     Raises: PermissionDeniedError, CannotOperateSelfError, MemberNotFoundError.
     """
@@ -122,4 +123,5 @@ def remove_member(session: Session, *, principal: Principal, member_id: str) -> 
     session.delete(join)
     session.execute(sa.delete(Invitation).where(Invitation.tenant_id == principal.tenant_id,
                                                 Invitation.account_id == member_id))
+    dataset_permission_service.remove_member_everywhere(session, tenant_id=principal.tenant_id, account_id=member_id)
     session.commit()

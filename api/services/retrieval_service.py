@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from api.core.model_runtime import registry
 from api.core.rag.keywords import extract_keywords
@@ -175,13 +176,16 @@ def _with_children(session: Session, records: list[Record], query: str) -> list[
 
 
 def count_hits(session: Session, segment_ids: list[str]) -> None:
-    """hit_count + 1 for each retrieved segment. Commits."""
+    """hit_count + 1 for each retrieved segment; loaded segments get the new counts (from RETURNING, so reading
+    them costs no query per segment). Commits."""
     if segment_ids:
-        session.execute(sa.update(DocumentSegment).where(DocumentSegment.id.in_(segment_ids))
-                        .values(hit_count=DocumentSegment.hit_count + 1).execution_options(synchronize_session=False))
+        counts = dict(session.execute(
+            sa.update(DocumentSegment).where(DocumentSegment.id.in_(segment_ids))
+            .values(hit_count=DocumentSegment.hit_count + 1).returning(DocumentSegment.id, DocumentSegment.hit_count)
+            .execution_options(synchronize_session=False)).all())
         for segment in (s for s in session.identity_map.values() if isinstance(s, DocumentSegment)):
-            if segment.id in segment_ids:
-                session.expire(segment, ["hit_count"])
+            if segment.id in counts:
+                set_committed_value(segment, "hit_count", counts[segment.id])
     session.commit()
 
 
@@ -271,3 +275,13 @@ def resource(record: Record, position: int, retriever_from: str) -> dict[str, An
             "word_count": segment.word_count, "segment_position": segment.position,
             "index_node_hash": segment.index_node_hash, "content": _context_text(record), "page": None,
             "doc_metadata": document.doc_metadata, "title": document.name, "files": None, "summary": None}
+
+
+def supported_methods(runtime: Runtime) -> list[str]:
+    """The search methods the configured stores serve (Dify's retrieval-setting): semantic search with a vector
+    store, full text and hybrid with a full-text index. Both vector stores (pgvector, embedded) and both full-text
+    indexes (PostgreSQL, FTS5) support all three. keyword_search is the economy method and is not listed (Dify)."""
+    methods = ["semantic_search"] if runtime.vector_store is not None else []
+    if runtime.fulltext is not None:
+        methods += ["full_text_search", "hybrid_search"] if methods else ["full_text_search"]
+    return methods

@@ -1,17 +1,16 @@
 """Starting, streaming, awaiting and stopping chat/completion runs (the API side).
 
-Flow (architecture §3.7): `start_chat_run` validates, takes rate-limit slots, persists the
-conversation and a `pending` message, records who may stop it, and returns a RunHandle.
-`stream_events` subscribes to the run's topic FIRST, then dispatches the worker task, and relays
-events until a terminal one; it always ends with `message_end` or `error` (worker lost, Redis
-dropped) and always gives the active-request slot back. `wait_for_result` folds the same stream
+Flow (architecture §3.7): `start_chat_run` validates, takes rate-limit slots, subscribes to the
+run's topic (before anything can publish on it), persists the conversation and a `pending` message,
+and returns a RunHandle. `stream_events` dispatches the worker task and relays events until a
+terminal one; it always ends with `message_end` or `error` (worker lost, Redis dropped) and always
+closes the subscription and gives the active-request slot back (`release`). `wait_for_result` folds the same stream
 into Dify's blocking body. Generation itself runs in run_execution_service (a Celery worker or a
 local thread), so a client that disconnects never leaves a message pending.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,12 +24,14 @@ from sqlalchemy.orm import Session
 from api.core.app.model_config import ModelConfigError, validate_model_config
 from api.core.chat.inputs import InputValidationError, validate_inputs
 from api.core.chat.prompt import conversation_name
+from api.core.ports import Subscription
 from api.core.streaming import RelayFailure, RelayTimeouts, relay
 from api.extensions import redis_keys
-from api.extensions.database import session_factory
+from api.extensions.database import commit_without_flush_wait, session_factory
 from api.extensions.runtime import Runtime
 from api.libs.clock import to_timestamp, utcnow
-from api.libs.uuid7 import is_uuid
+from api.libs.sse import RawEvent
+from api.libs.uuid7 import is_uuid, uuid7_str
 from api.models.conversation import Conversation, Message, MessageFile
 from api.models.enums import AppMode
 from api.services import dispatch, file_service, rate_limit_service
@@ -44,7 +45,6 @@ from api.services.errors import (
 from api.services.service_auth_service import AppSnapshot
 
 logger = logging.getLogger(__name__)
-OWNER_TTL = 1800
 STOP_TTL = 600
 
 
@@ -71,6 +71,8 @@ class RunHandle:
     slot: rate_limit_service.Slot | None
     session_scope: Callable[[], AbstractContextManager[Session]]
     envelope: dict[str, Any] = field(default_factory=dict)
+    hints: dict[str, bool] | None = None
+    subscription: Subscription | None = None
 
 
 def _check_mode(snapshot: AppSnapshot, route: str) -> None:
@@ -115,8 +117,9 @@ def start_chat_run(session: Session, *, runtime: Runtime, snapshot: AppSnapshot,
                    model_config_override: dict[str, Any] | None = None) -> RunHandle:
     """Validate a chat/completion request and persist its pending message.
 
-    Writes: conversations (new ones), messages (status pending), message_files; commits once;
-    sets the run's owner key. Takes an active-request slot (given back by stream_events).
+    Subscribes to the run's topic first (Redis down → the request fails before any row is written), then
+    writes conversations (new ones), messages (status pending), message_files and commits once. Takes an
+    active-request slot. Both are given back by stream_events, or by `release` if the stream never starts.
     Raises: NotChatAppError / AppUnavailableError (mode, missing config), InvalidInputError
     (inputs, files, ids), ConversationNotFoundError, TooManyRequestsError (limits).
     """
@@ -132,15 +135,19 @@ def start_chat_run(session: Session, *, runtime: Runtime, snapshot: AppSnapshot,
                                                file_upload=config.get("file_upload"), files=files)
     slot = rate_limit_service.acquire(runtime.counters, runtime.settings, snapshot)
     task_id = str(uuid.uuid4())
+    subscription = None
     try:
-        # Shared-store work first: if Redis is unavailable the request fails (503) before any row is written.
-        runtime.counters.set(redis_keys.run_owner(task_id), caller.owner, ttl_seconds=OWNER_TTL)
+        # Subscribe before anything can publish, and before any row is written: without Redis, a 503 and no
+        # orphan pending message.
+        subscription = runtime.broadcaster.topic(redis_keys.run_topic(task_id)).subscribe()
         handle = _persist(session, snapshot, caller, config, conversation, clean_inputs, query, specs,
                           invoke_from, auto_generate_name, model_config_override is not None, task_id)
     except BaseException:
+        if subscription is not None:
+            subscription.close()
         rate_limit_service.release(runtime.counters, slot)
         raise
-    handle.slot = slot
+    handle.slot, handle.subscription = slot, subscription
     return handle
 
 
@@ -148,42 +155,46 @@ def _persist(session: Session, snapshot: AppSnapshot, caller: Caller, config: di
              conversation: Conversation | None, inputs: dict[str, Any], query: str,
              specs: list[file_service.MessageFileSpec], invoke_from: str, auto_generate_name: bool,
              is_override: bool, task_id: str) -> RunHandle:
+    # Core INSERTs with ids chosen here: one round trip per row and no unit-of-work bookkeeping on the hot path.
     from_source = "api" if caller.end_user_id else "console"
     model = config["model"]
+    now = utcnow()
+    override = config if is_override else None
     if conversation is None:
-        conversation = Conversation(
-            app_id=snapshot.id, mode=snapshot.mode, name=conversation_name(query) if snapshot.mode != "completion"
-            else "", inputs=inputs, model_provider=model["provider"], model_id=model["name"],
+        conversation_id, dialogue_count = uuid7_str(), 1
+        session.execute(sa.insert(Conversation.__table__).values(
+            id=conversation_id, app_id=snapshot.id, mode=snapshot.mode,
+            name=conversation_name(query) if snapshot.mode != "completion" else "", inputs=inputs,
+            model_provider=model["provider"], model_id=model["name"],
             introduction=config.get("opening_statement") or "", status="normal", invoke_from=invoke_from,
             from_source=from_source, from_end_user_id=caller.end_user_id, from_account_id=caller.account_id,
-            override_model_configs=config if is_override else None)
-        session.add(conversation)
-        session.flush()
-    conversation.dialogue_count += 1
-    conversation.updated_at = utcnow()
-    metadata = {"auto_generate_name": auto_generate_name and conversation.dialogue_count == 1}
-    message = Message(
-        app_id=snapshot.id, conversation_id=conversation.id, inputs=inputs, query=query,
+            override_model_configs=override, dialogue_count=1, created_at=now, updated_at=now))
+    else:
+        conversation_id, dialogue_count = conversation.id, conversation.dialogue_count + 1
+        session.execute(sa.update(Conversation.__table__).where(Conversation.__table__.c.id == conversation_id)
+                        .values(dialogue_count=Conversation.__table__.c.dialogue_count + 1, updated_at=now))
+    message_id = uuid7_str()
+    metadata = {"auto_generate_name": auto_generate_name and dialogue_count == 1}
+    session.execute(sa.insert(Message.__table__).values(
+        id=message_id, app_id=snapshot.id, conversation_id=conversation_id, inputs=inputs, query=query,
         model_provider=model["provider"], model_id=model["name"], status="pending", invoke_from=invoke_from,
         from_source=from_source, from_end_user_id=caller.end_user_id, from_account_id=caller.account_id,
-        app_mode=snapshot.mode, task_id=task_id, message_metadata=metadata,
-        override_model_configs=config if is_override else None,
-        app_model_config_id=None if is_override else snapshot.model_config_id)
-    session.add(message)
-    session.flush()
-    for spec in specs:
-        session.add(MessageFile(message_id=message.id, type=spec.type, transfer_method=spec.transfer_method,
-                                url=spec.url, upload_file_id=spec.upload_file_id, belongs_to="user",
-                                created_by_role="end_user" if caller.end_user_id else "account",
-                                created_by=caller.end_user_id or caller.account_id or "", created_at=utcnow()))
-    session.commit()
-    created_at = to_timestamp(message.created_at) or 0
-    envelope = {"conversation_id": conversation.id, "message_id": message.id, "created_at": created_at}
+        app_mode=snapshot.mode, task_id=task_id, message_metadata=metadata, override_model_configs=override,
+        app_model_config_id=None if is_override else snapshot.model_config_id, created_at=now, updated_at=now))
+    if specs:
+        session.execute(sa.insert(MessageFile.__table__), [
+            {"id": uuid7_str(), "message_id": message_id, "type": spec.type, "transfer_method": spec.transfer_method,
+             "url": spec.url, "upload_file_id": spec.upload_file_id, "belongs_to": "user",
+             "created_by_role": "end_user" if caller.end_user_id else "account",
+             "created_by": caller.end_user_id or caller.account_id or "", "created_at": now} for spec in specs])
+    commit_without_flush_wait(session)
+    created_at = to_timestamp(now) or 0
+    envelope = {"conversation_id": conversation_id, "message_id": message_id, "created_at": created_at}
     if snapshot.mode == AppMode.COMPLETION:
         envelope.pop("conversation_id")
-    return RunHandle(task_id=task_id, message_id=message.id, conversation_id=conversation.id, app_id=snapshot.id,
+    return RunHandle(task_id=task_id, message_id=message_id, conversation_id=conversation_id, app_id=snapshot.id,
                      mode=snapshot.mode, created_at=created_at, slot=None, session_scope=session_factory(),
-                     envelope=envelope)
+                     envelope=envelope, hints={"history": dialogue_count > 1, "files": bool(specs)})
 
 
 def _error_event(handle: RunHandle, code: str, message: str, status: int) -> dict[str, Any]:
@@ -199,8 +210,8 @@ def _mark_failed(handle: RunHandle, reason: str) -> None:
 
 
 def stream_events(handle: RunHandle, runtime: Runtime, timeouts: RelayTimeouts | None = None
-                  ) -> Iterator[dict[str, Any] | None]:
-    """Subscribe, dispatch, relay; see the module docstring. `None` items are keep-alive pings."""
+                  ) -> Iterator[RawEvent | dict[str, Any] | None]:
+    """Dispatch, relay; see the module docstring. `None` items are keep-alive pings."""
 
     def on_failure(failure: RelayFailure) -> dict[str, Any]:
         logger.warning("run relay failed task_id=%s reason=%s", handle.task_id, failure.reason)
@@ -210,22 +221,32 @@ def stream_events(handle: RunHandle, runtime: Runtime, timeouts: RelayTimeouts |
             logger.exception("could not mark message failed message_id=%s", handle.message_id)
         return _error_event(handle, "service_unavailable", failure.message, 503)
 
-    subscription = None
     try:
         try:
-            subscription = runtime.broadcaster.topic(redis_keys.run_topic(handle.task_id)).subscribe()
-            dispatch.enqueue_chat_run(runtime.dispatcher, message_id=handle.message_id, task_id=handle.task_id)
+            subscription = handle.subscription
+            if subscription is None:
+                raise RuntimeError("stream_events runs once per handle")
+            dispatch.enqueue_chat_run(runtime.dispatcher, message_id=handle.message_id, task_id=handle.task_id,
+                                      hints=handle.hints)
         except Exception:
-            logger.exception("could not subscribe or dispatch task_id=%s", handle.task_id)
+            logger.exception("could not dispatch task_id=%s", handle.task_id)
             yield on_failure(RelayFailure("dispatch", "The request could not be queued."))
             return
         yield from relay(subscription, timeouts=timeouts or run_timeouts(runtime), on_failure=on_failure)
     finally:
-        try:
-            if subscription is not None:
-                subscription.close()
-        finally:
-            rate_limit_service.release(runtime.counters, handle.slot)
+        release(handle, runtime)
+
+
+def release(handle: RunHandle, runtime: Runtime) -> None:
+    """Close the run's subscription and give its active-request slot back; idempotent. For a response that is
+    closed before its stream started (the client went away); stream_events calls it itself."""
+    subscription, slot = handle.subscription, handle.slot
+    handle.subscription, handle.slot = None, None
+    try:
+        if subscription is not None:
+            subscription.close()
+    finally:
+        rate_limit_service.release(runtime.counters, slot)
 
 
 def run_timeouts(runtime: Runtime) -> RelayTimeouts:
@@ -238,9 +259,10 @@ def wait_for_result(handle: RunHandle, runtime: Runtime) -> dict[str, Any]:
     """Drain the stream and build Dify's blocking body. Raises RunFailedError on an `error` event."""
     answer: list[str] = []
     end: dict[str, Any] | None = None
-    for event in stream_events(handle, runtime):
-        if event is None:
+    for item in stream_events(handle, runtime):
+        if item is None:
             continue
+        event = item.decode() if isinstance(item, RawEvent) else item
         name = event.get("event")
         if name == "message":
             answer.append(event.get("answer", ""))
@@ -260,13 +282,10 @@ def wait_for_result(handle: RunHandle, runtime: Runtime) -> dict[str, Any]:
     return body
 
 
-def stop_run(runtime: Runtime, *, task_id: str, caller: Caller) -> None:
+def stop_run(session: Session, runtime: Runtime, *, task_id: str, caller: Caller) -> None:
     """Ask the worker to end the run at a chunk boundary (within run_execution_service.STOP_POLL_SECONDS), if
-    `caller` started it (else a no-op)."""
-    owner = runtime.counters.get(redis_keys.run_owner(task_id))
-    if owner is not None and owner == caller.owner:
+    `caller` started it (else a no-op, as Dify). Reads messages (by task id); writes the run's stop flag."""
+    owner = (Message.from_end_user_id == caller.end_user_id if caller.end_user_id
+             else Message.from_account_id == caller.account_id)
+    if session.scalar(sa.select(Message.id).where(Message.task_id == task_id, owner).limit(1)) is not None:
         runtime.counters.set(redis_keys.run_stop_flag(task_id), "1", ttl_seconds=STOP_TTL)
-
-
-def encode(event: dict[str, Any]) -> bytes:
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str).encode()

@@ -165,7 +165,7 @@ def index_economy(session: Session, planned: Plan, *, fulltext: FullTextIndex, o
                  "document_id": planned.document_id} for sid, words in keywords.items() for word in words]
         for chunk in _batches(rows):
             session.execute(_insert(session, SegmentKeyword).on_conflict_do_nothing(
-                index_elements=["segment_id", "keyword"]), chunk)
+                index_elements=["segment_id", "keyword"]).returning(SegmentKeyword.segment_id), chunk)  # see _upsert
         _mark_completed(session, batch, keywords)
         session.commit()
         on_batch()
@@ -248,6 +248,9 @@ def _upsert(session: Session, model: Any, rows: list[dict[str, Any]], updated: I
         return
     stmt = _insert(session, model)
     stmt = stmt.on_conflict_do_update(index_elements=["id"], set_={name: stmt.excluded[name] for name in updated})
+    # RETURNING is what makes SQLAlchemy send an executemany INSERT … ON CONFLICT as multi-row VALUES (one statement
+    # per chunk, not per row); rows are unique by key, so no row is affected twice (bench/bench_indexing.py).
+    stmt = stmt.returning(model.id)
     for chunk in _batches(rows):
         session.execute(stmt, chunk)
 

@@ -24,6 +24,7 @@ from api.libs.clock import to_timestamp, utcnow
 from api.models.account import Account, Tenant
 from api.models.app import ApiToken, App, AppModelConfig, EndUser, Site
 from api.models.enums import ApiTokenType, TenantStatus
+from api.models.tag import Tag, TagBinding
 from api.services import dispatch
 from api.services.errors import EndUserNotFoundError, InvalidInputError, PermissionDeniedError, UnauthorizedError
 
@@ -65,6 +66,7 @@ class AppSnapshot:
     model_config: dict[str, Any] | None
     site: dict[str, Any] | None
     model_config_id: str | None = None
+    tags: tuple[str, ...] = ()  # names of the app's tags (tag_service invalidates the snapshot when they change)
 
 
 def _load_key(session: Session, digest: str) -> KeyRecord | None:
@@ -91,6 +93,8 @@ def load_snapshot(session: Session, app_id: str) -> AppSnapshot | None:
     config = session.get(AppModelConfig, app.app_model_config_id) if app.app_model_config_id else None
     site = session.scalar(sa.select(Site).where(Site.app_id == app.id))
     author = session.scalar(sa.select(Account.name).where(Account.id == app.created_by)) if app.created_by else None
+    tags = session.scalars(sa.select(Tag.name).join(TagBinding, TagBinding.tag_id == Tag.id).where(
+        TagBinding.target_id == app.id, Tag.tenant_id == app.tenant_id, Tag.type == "app").order_by(Tag.name))
     return AppSnapshot(
         id=app.id, tenant_id=app.tenant_id, tenant_status=tenant_status, name=app.name,
         description=app.description or "", mode=app.mode, status=app.status, enable_api=app.enable_api,
@@ -98,7 +102,7 @@ def load_snapshot(session: Session, app_id: str) -> AppSnapshot | None:
         use_icon_as_answer_icon=app.use_icon_as_answer_icon, api_rpm=app.api_rpm, api_rph=app.api_rph,
         max_active_requests=app.max_active_requests or 0, author_name=author or "",
         model_config=config.to_dict() if config else None, site=_site_dict(site),
-        model_config_id=config.id if config else None,
+        model_config_id=config.id if config else None, tags=tuple(tags),
     )
 
 
@@ -149,9 +153,34 @@ def touch_api_key(session: Session, *, key_id: str, used_at: int) -> None:
     session.commit()
 
 
-def get_or_create_end_user(session: Session, *, snapshot: AppSnapshot, user: str | None, required: bool) -> EndUser:
+@dataclass(frozen=True)
+class EndUserRef:
+    """The identity of an end user (its row never changes once created, so it is safe to cache)."""
+
+    id: str
+    tenant_id: str
+    app_id: str
+    type: str
+    session_id: str
+    is_anonymous: bool
+
+
+_END_USER_CACHE_MAX = 20_000
+_end_users: dict[tuple[str, str], EndUserRef] = {}
+_end_users_lock = threading.Lock()
+
+
+def _end_user_ref(row: EndUser) -> EndUserRef:
+    return EndUserRef(id=row.id, tenant_id=row.tenant_id, app_id=row.app_id or "", type=row.type,
+                      session_id=row.session_id, is_anonymous=row.is_anonymous)
+
+
+def get_or_create_end_user(session: Session, *, snapshot: AppSnapshot, user: str | None, required: bool
+                           ) -> EndUserRef:
     """The end user of this app for the caller's `user` string (created on first sight). Commits when created.
 
+    Served from a per-process map once seen: an end user's identity never changes, and the rows of a
+    deleted app are never asked for again (its keys stop authenticating first).
     Raises: InvalidInputError "Arg user must be provided." when required and missing.
     """
     if not user:
@@ -160,20 +189,28 @@ def get_or_create_end_user(session: Session, *, snapshot: AppSnapshot, user: str
         user = DEFAULT_USER
     if len(user) > 255:
         raise InvalidInputError("user must be at most 255 characters.", field="user")
+    cache_key = (snapshot.id, user)
+    cached = _end_users.get(cache_key)
+    if cached is not None:
+        return cached
     cond = (EndUser.app_id == snapshot.id, EndUser.session_id == user, EndUser.type == "service-api")
     end_user = session.scalar(sa.select(EndUser).where(*cond))
-    if end_user is not None:
-        return end_user
-    end_user = EndUser(tenant_id=snapshot.tenant_id, app_id=snapshot.id, type="service-api", external_user_id=user,
-                       session_id=user, is_anonymous=user == DEFAULT_USER)
-    session.add(end_user)
-    try:
-        session.commit()
-    except sa.exc.IntegrityError:  # a concurrent request created it first
-        session.rollback()
-        end_user = session.scalar(sa.select(EndUser).where(*cond))
-        assert end_user is not None
-    return end_user
+    if end_user is None:
+        end_user = EndUser(tenant_id=snapshot.tenant_id, app_id=snapshot.id, type="service-api",
+                           external_user_id=user, session_id=user, is_anonymous=user == DEFAULT_USER)
+        session.add(end_user)
+        try:
+            session.commit()
+        except sa.exc.IntegrityError:  # a concurrent request created it first
+            session.rollback()
+            end_user = session.scalar(sa.select(EndUser).where(*cond))
+            assert end_user is not None
+    ref = _end_user_ref(end_user)
+    with _end_users_lock:
+        if len(_end_users) >= _END_USER_CACHE_MAX:
+            _end_users.clear()
+        _end_users[cache_key] = ref
+    return ref
 
 
 def get_end_user(session: Session, *, snapshot: AppSnapshot, end_user_id: str) -> EndUser:

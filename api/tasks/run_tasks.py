@@ -12,10 +12,10 @@ from api.services.dispatch import TaskName
 
 @shared_task(name=TaskName.EXECUTE_CHAT_RUN, queue="run", acks_late=False, ignore_result=True,
              soft_time_limit=1200, time_limit=1260)
-def execute_chat_run_task(message_id: str, task_id: str) -> str:
+def execute_chat_run_task(message_id: str, task_id: str, hints: dict[str, bool] | None = None) -> str:
     """Generate the answer of one pending message and stream it to the run's topic."""
     return run_execution_service.execute_chat_run(db.session, runtime=get_runtime(), message_id=message_id,
-                                                  task_id=task_id)
+                                                  task_id=task_id, hints=hints)
 
 
 @shared_task(name=TaskName.GENERATE_CONVERSATION_NAME, queue="run", ignore_result=True, soft_time_limit=60)

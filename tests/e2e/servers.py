@@ -26,6 +26,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
 START_TIMEOUT = 30.0
+# Indexing settings of the distributed server: a document whose worker died is re-queued within lease + reaper
+# period (10 + 5 s, the settings' minimums); small embedding batches make progress visible batch by batch.
+INDEXING_LEASE_SECONDS, INDEXING_REAPER_INTERVAL, EMBEDDING_BATCH_SIZE = 10, 5, 4
 # Variables of the caller's environment that would change the mode or the storage of a server under test.
 _SCRUBBED = ("SECRET_KEY", "STORAGE_DIR", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "VECTOR_STORE",
              "GUNICORN_WORKERS", "GUNICORN_THREADS", "BIND", "PROMETHEUS_MULTIPROC_DIR", "SERVICE_API_URL",
@@ -154,6 +157,12 @@ def celery_worker(env: dict[str, str], logs: Path, name: str = "celery") -> Proc
     return start(name, [str(VENV_BIN / "celery"), "-A", "api.worker:celery", "worker", "--loglevel=INFO",
                         "--concurrency=2", "--pool=threads", "-n", f"e2e-{secrets.token_hex(4)}@%h",
                         "--without-gossip", "--without-mingle"], env, logs)
+
+
+def celery_beat(env: dict[str, str], logs: Path, name: str = "beat") -> Proc:
+    """Start Celery beat (one per deployment): it sends the periodic tasks, such as the indexing reaper."""
+    return start(name, [str(VENV_BIN / "celery"), "-A", "api.worker:celery", "beat", "--loglevel=INFO",
+                        "--schedule", str(logs / "celerybeat-schedule")], env, logs)
 
 
 def wait_healthy(server: Server) -> None:

@@ -35,7 +35,8 @@ class Script:
     or `(status, code)` such as `(429, "insufficient_quota")`. `fail_after_chunks=k` streams k text chunks and
     then drops the connection; `error_after_chunks=k` instead sends the provider's in-stream error frame for
     `stream_error_status` (Anthropic `event: error`, OpenAI `data: {"error":…}`, Ollama `{"error":…}`).
-    `echo` answers with the last user message. `include_usage=False` omits usage.
+    `echo` answers with the last user message. `include_usage=False` omits usage. `embedding_delay_ms` holds
+    every embeddings answer back (a slow embedding endpoint).
     """
 
     reply: str = "Hello from the fake model."
@@ -53,6 +54,7 @@ class Script:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     finish_reason: str = "stop"
+    embedding_delay_ms: int = 0
 
     def pieces(self, text: str) -> list[str]:
         if self.chunks is not None and not self.echo:
@@ -289,6 +291,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(status, wire.error_body(flavor, status, code))
             return
         if kind == "embeddings":
+            self._wait(script.embedding_delay_ms)
             self._embeddings(flavor, body)
         elif kind == "rerank":
             results = wire.rerank_results(str(body.get("query", "")), body.get("documents") or [], body.get("top_n"))

@@ -36,6 +36,10 @@ class InMemoryIndex:
         self.entries = {k: v for k, v in self.entries.items()
                         if not (v.dataset_id == dataset_id and v.document_id in doomed)}
 
+    def delete_chunks(self, dataset_id: str, chunk_ids: Sequence[str]) -> None:
+        doomed = set(chunk_ids)
+        self.entries = {k: v for k, v in self.entries.items() if not (v.dataset_id == dataset_id and k in doomed)}
+
     def delete_dataset(self, dataset_id: str) -> None:
         self.entries = {k: v for k, v in self.entries.items() if v.dataset_id != dataset_id}
 

@@ -86,6 +86,7 @@ class Ctx:
             "conversations": service("/v1/conversations"),
             "messages": service("/v1/messages", conversation_id=self.seed.conversation_id),
             "stop_requested": stop_requested(self.app, self.seed.task_id),
+            "tags": {t: get(f"/tags?type={t}") for t in ("knowledge", "app")},
         }
 
 
@@ -111,9 +112,14 @@ def valid_params(route: Route, c: Ctx) -> dict[str, str]:
         "model_type": lambda: "llm",
         "file_id": lambda: str(uuid.uuid4()),  # only /files previews, whose query is judged before any lookup
         "dataset_id": lambda: c.seed.dataset_id, "document_id": lambda: c.seed.document_id,
-        "segment_id": lambda: c.seed.segment_id, "batch": lambda: c.seed.batch,
+        "segment_id": lambda: c.seed.segment_id, "batch": lambda: c.seed.batch, "tag_id": lambda: c.seed.tag_id,
+        "child_chunk_id": lambda: c.seed.child_chunk_id,
         "action": lambda: "enable", "status": lambda: "enable",  # no-ops on the seeded (enabled) objects
     }
+    if "/child_chunks" in route.rule:  # child chunks live in the seeded parent-child document
+        known.update({"dataset_id": lambda: c.seed.parent_child_dataset_id,
+                      "document_id": lambda: c.seed.parent_child_document_id,
+                      "segment_id": lambda: c.seed.parent_segment_id})
     unknown = [p for p in route.params if p not in known]
     if unknown:
         pytest.fail(f"{route}: parameter(s) {unknown} unknown to the bad-input walk; add them to valid_params")
@@ -261,6 +267,12 @@ BODIES: dict[str, BodyCase] = {
     f"POST {PROVIDERS}/models": BodyCase(200, _compatible),
     f"DELETE {PROVIDERS}/models": BodyCase(204, _fixed({"model": "fake-model", "model_type": "llm"})),
     f"POST {PROVIDERS}/models/credentials/validate": BodyCase(200, _compatible),
+    "POST /console/api/tags": BodyCase(200, _fixed({"name": "New tag", "type": "knowledge"})),
+    "PATCH /console/api/tags/<uuid:tag_id>": BodyCase(200, _fixed({"name": "Renamed tag", "type": "knowledge"})),
+    "POST /console/api/tag-bindings/create": BodyCase(200, lambda c: {
+        "tag_ids": [c.seed.tag_id], "target_id": c.seed.dataset_id, "type": "knowledge"}),
+    "POST /console/api/tag-bindings/remove": BodyCase(200, lambda c: {
+        "tag_id": c.seed.tag_id, "target_id": c.seed.dataset_id, "type": "knowledge"}),
     "POST /console/api/workspaces/current/default-model": BodyCase(200, _fixed(
         {"model_settings": [{"model_type": "llm", "provider": "openai", "model": "gpt-4o"}]})),
     **{f"{k.split(' ')[0]} {prefix}{k.split(' ')[1]}": v for k, v in _SERVICE.items() for prefix in ("/v1", "/api")},
@@ -301,6 +313,8 @@ def wrong_values(field: fields.Field) -> list[Any]:
         return ["x", True, [1], {"x": 1}]
     if isinstance(field, fields.String):
         return [123, True, ["x"], {"x": "y"}]
+    if isinstance(field, fields.UUID):
+        return [123, True, ["x"], {"x": "y"}, "not-a-uuid"]
     if isinstance(field, fields.Dict):
         return ["x", 123, ["x"], True]
     if isinstance(field, fields.List):

@@ -63,6 +63,18 @@ def _seeded_document(c: Any) -> dict[str, Any]:
 _DATASET_PATCH = _fixed({"name": "X-dataset", "description": "changed", "retrieval_model": _RETRIEVAL_OK})
 _DATASET = "/datasets/<uuid:dataset_id>"
 _DOCUMENT = f"{_DATASET}/documents/<uuid:document_id>"
+_CHILDREN = f"{_DOCUMENT}/segments/<uuid:segment_id>/child_chunks"  # walked on the seeded parent-child document
+_CHILD = _fixed({"content": "A customized child chunk."})
+
+
+def _child_batch(c: Any) -> dict[str, Any]:
+    return {"chunks": [{"id": c.seed.child_chunk_id, "content": "Edited child."}, {"content": "New child."}]}
+
+
+def _estimate(c: Any) -> dict[str, Any]:
+    return {"info_list": {"data_source_type": "upload_file", "file_info_list": {"file_ids": [c.seed.upload_file_id]}},
+            "process_rule": {"mode": "automatic"}, "indexing_technique": "economy", "doc_form": "text_model",
+            "doc_language": "English"}
 # Service API rows, without the /v1 | /api prefix.
 SERVICE_KNOWLEDGE: dict[str, Row] = {
     "POST /datasets": (200, _new_dataset, RETRIEVAL_WRONG),
@@ -78,6 +90,14 @@ SERVICE_KNOWLEDGE: dict[str, Row] = {
                                    ()),
     f"POST {_DOCUMENT}/segments/<uuid:segment_id>": (
         200, _fixed({"segment": {"content": "Edited.", "keywords": ["edited"], "enabled": True}}), ()),
+    f"POST {_CHILDREN}": (200, _CHILD, ()),
+    f"PATCH {_CHILDREN}/<uuid:child_chunk_id>": (200, _CHILD, ()),
+    f"POST {_DATASET}/documents/download-zip": (200, _seeded_document, ()),
+    "POST /datasets/tags": (200, _fixed({"name": "New tag"}), ()),
+    "PATCH /datasets/tags": (200, lambda c: {"name": "Renamed tag", "tag_id": c.seed.tag_id}, ()),
+    "DELETE /datasets/tags": (204, lambda c: {"tag_id": c.seed.tag_id}, ()),
+    "POST /datasets/tags/binding": (204, lambda c: {"tag_ids": [c.seed.tag_id], "target_id": c.seed.dataset_id}, ()),
+    "POST /datasets/tags/unbinding": (204, lambda c: {"tag_id": c.seed.tag_id, "target_id": c.seed.dataset_id}, ()),
 }
 CONSOLE_KNOWLEDGE: dict[str, Row] = {
     "POST /console/api/datasets": (201, _new_dataset, RETRIEVAL_WRONG),
@@ -88,6 +108,15 @@ CONSOLE_KNOWLEDGE: dict[str, Row] = {
     f"POST /console/api{_DOCUMENT}/segment": (200, _fixed({"content": "A new segment.", "keywords": ["new"]}), ()),
     f"PATCH /console/api{_DOCUMENT}/segments/<uuid:segment_id>": (
         200, _fixed({"content": "Edited.", "keywords": ["edited"], "regenerate_child_chunks": False}), ()),
+    f"POST /console/api{_CHILDREN}": (200, _CHILD, ()),
+    f"PATCH /console/api{_CHILDREN}": (200, _child_batch, ()),
+    f"PATCH /console/api{_CHILDREN}/<uuid:child_chunk_id>": (200, _CHILD, ()),
+    f"POST /console/api{_DOCUMENT}/rename": (200, _fixed({"name": "Renamed document"}), ()),
+    f"POST /console/api{_DATASET}/documents/download-zip": (200, _seeded_document, ()),
+    "POST /console/api/datasets/indexing-estimate": (200, _estimate, RULE_WRONG + (
+        {"doc_form": "qa_model"}, {"doc_form": "hierarchical_model"},
+        {"info_list": {"data_source_type": "upload_file", "file_info_list": {"file_ids": "x"}}},
+        {"info_list": {"data_source_type": "notion_import"}})),
 }
 # Writes that read no JSON body: multipart uploads, and actions whose ids come in the query string.
 KNOWLEDGE_BODYLESS = frozenset({
@@ -96,4 +125,6 @@ KNOWLEDGE_BODYLESS = frozenset({
     f"POST /console/api{_DATASET}/api-keys/<string:status>",
     f"PATCH /console/api{_DATASET}/documents/status/<string:action>/batch",
     f"PATCH /console/api{_DOCUMENT}/segment/<string:action>",
+    f"PATCH /console/api{_DOCUMENT}/processing/pause",
+    f"PATCH /console/api{_DOCUMENT}/processing/resume",
 })

@@ -19,10 +19,9 @@ from api.extensions import redis_keys
 from api.extensions.runtime import get_runtime
 from api.libs import crypto
 from api.models.conversation import Conversation, Message
-from api.models.dataset import DocumentSegment
+from api.models.dataset import ChildChunk, DocumentSegment
 from api.models.provider import ProviderCredential
 from api.services import service_auth_service
-from api.services.run_service import Caller
 from tests.helpers import Console, Member, body
 from tests.integration.knowledge_support import text_document, upload
 
@@ -48,6 +47,11 @@ class Seed:
     message_id: str
     task_id: str  # a run of the end user, still owned (its stop flag must stay unset unless the end user stops it)
     provider_secret: str
+    tag_id: str  # a knowledge tag named "<tag>-tag", bound to the dataset
+    parent_child_dataset_id: str  # a second economy dataset holding one parent-child (hierarchical_model) document
+    parent_child_document_id: str  # indexed, with two parent segments
+    parent_segment_id: str  # its first parent segment (two child chunks)
+    child_chunk_id: str  # the first child chunk of that segment
 
     def app_id(self, mode: str = "chat") -> str:
         return self.apps[mode]["id"]
@@ -62,7 +66,8 @@ def seed_workspace(console: Console, db_session: Any, app: Flask, owner: Member,
                    member_email: str) -> Seed:
     """Fill `owner`'s current workspace: an app per mode (named with `tag`), an app key, a dataset key, a
     `normal` member, OpenAI credentials pointing at `llm_url`, an end user with a conversation, a message and
-    a registered running task, and knowledge: a dataset with an indexed document and an unused upload file."""
+    a registered running task, and knowledge: a dataset with an indexed document, a knowledge tag bound to the
+    dataset, and an unused upload file."""
     apps = {mode: console.create_app(owner, mode=mode, name=f"{tag}-{mode}-app") for mode in MODES}
     app_key = _created(console.call("post", f"/apps/{apps['chat']['id']}/api-keys", token=owner.token))
     dataset_key = _created(console.call("post", "/datasets/api-keys", token=owner.token))
@@ -90,9 +95,6 @@ def seed_workspace(console: Console, db_session: Any, app: Flask, owner: Member,
                       task_id=task_id)
     db_session.add(message)
     db_session.commit()
-    with app.app_context():
-        get_runtime().counters.set(redis_keys.run_owner(task_id), Caller(end_user_id=end_user.id).owner,
-                                   ttl_seconds=3600)
     dataset = _created(console.call("post", "/datasets", token=owner.token, json={
         "name": f"{tag}-dataset", "indexing_technique": "economy", "permission": "all_team_members"}))
     document = text_document(app, db_session, tenant_id=owner.tenant_id, dataset_id=dataset["id"],
@@ -101,11 +103,37 @@ def seed_workspace(console: Console, db_session: Any, app: Flask, owner: Member,
                                    .order_by(DocumentSegment.position).limit(1))
     upload_file_id = upload(app, db_session, tenant_id=owner.tenant_id, account_id=owner.account_id,
                             name=f"{tag}-upload.txt")
+    knowledge_tag = _created(console.call("post", "/tags", token=owner.token,
+                                          json={"name": f"{tag}-tag", "type": "knowledge"}))
+    console.call("post", "/tag-bindings/create", token=owner.token, expect=200,
+                 json={"tag_ids": [knowledge_tag["id"]], "target_id": dataset["id"], "type": "knowledge"})
     return Seed(owner=owner, member_id=member_id, apps=apps, app_key_id=app_key["id"], app_key=app_key["token"],
                 dataset_key_id=dataset_key["id"], dataset_key=dataset_key["token"], dataset_id=dataset["id"],
                 document_id=document.id, segment_id=segment_id, batch=document.batch, upload_file_id=upload_file_id,
                 end_user_id=end_user.id, conversation_id=conversation.id, message_id=message.id, task_id=task_id,
-                provider_secret=secret)
+                provider_secret=secret, tag_id=knowledge_tag["id"],
+                **_parent_child(console, db_session, app, owner, tag))
+
+
+PARENT_CHILD_RULE = {"mode": "hierarchical", "rules": {
+    "parent_mode": "paragraph", "segmentation": {"separator": "\\n\\n", "max_tokens": 500},
+    "subchunk_segmentation": {"separator": ". ", "max_tokens": 50}}}
+
+
+def _parent_child(console: Console, db_session: Any, app: Flask, owner: Member, tag: str) -> dict[str, str]:
+    """A dataset with an indexed parent-child document: ids of the dataset, document, first parent segment and its
+    first child chunk."""
+    dataset = _created(console.call("post", "/datasets", token=owner.token, json={
+        "name": f"{tag}-parent-child", "indexing_technique": "economy", "permission": "all_team_members"}))
+    document = text_document(app, db_session, tenant_id=owner.tenant_id, dataset_id=dataset["id"],
+                             name=f"{tag}-parent-child-document", rule=PARENT_CHILD_RULE,
+                             text=f"{tag}-parent-one first child. Second child.\n\n{tag}-parent-two.")
+    segment_id = db_session.scalar(sa.select(DocumentSegment.id).where(DocumentSegment.document_id == document.id)
+                                   .order_by(DocumentSegment.position).limit(1))
+    child_id = db_session.scalar(sa.select(ChildChunk.id).where(ChildChunk.segment_id == segment_id)
+                                 .order_by(ChildChunk.position).limit(1))
+    return {"parent_child_dataset_id": dataset["id"], "parent_child_document_id": document.id,
+            "parent_segment_id": segment_id, "child_chunk_id": child_id}
 
 
 def store_provider_credentials(db_session: Any, app: Flask, tenant_id: str, provider: str,

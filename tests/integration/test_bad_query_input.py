@@ -43,6 +43,8 @@ VALID_QUERIES: dict[str, Callable[[Ctx], dict[str, str]]] = {
     **{f"GET {prefix}{path}": query for prefix in ("/console/api", "/v1", "/api")
        for path, query in _KNOWLEDGE_QUERIES.items()},
     "GET /console/api/apps": lambda c: {"page": "1", "limit": "20", "mode": "all", "name": "app"},
+    "GET /console/api/datasets/process-rule": lambda c: {"document_id": c.seed.document_id},
+    "GET /console/api/tags": lambda c: {"type": "knowledge", "keyword": "tag"},
     "GET /console/api/activate/check": lambda c: {"email": "x@example.com", "token": "t"},
     "GET /console/api/workspaces/current/model-providers": lambda c: {"model_type": "llm"},
     "GET /console/api/workspaces/current/default-model": lambda c: {"model_type": "llm"},

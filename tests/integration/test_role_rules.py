@@ -19,7 +19,7 @@ import pytest
 from tests.fakes.llm_server import FakeLLMServer, start_llm_server
 from tests.helpers import PASSWORD, Console, Member, Route, api_routes, body
 from tests.integration.knowledge_support import text_document, upload
-from tests.integration.seed import store_provider_credentials
+from tests.integration.seed import PARENT_CHILD_RULE, store_provider_credentials
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -42,6 +42,11 @@ class Workspace:
     members: dict[str, Member] = field(default_factory=dict)
     app: Any = None
     session: Any = None
+    remembered: dict[str, str] = field(default_factory=dict)  # the last target, for payloads that name it
+
+    def remember(self, target: dict[str, str]) -> dict[str, str]:
+        self.remembered = target
+        return target
 
     @property
     def owner(self) -> Member:
@@ -76,6 +81,41 @@ class Workspace:
         target = self.fresh_document()
         path = f"/datasets/{target['dataset_id']}/documents/{target['document_id']}/segments"
         return {**target, "segment_id": body(self.call("get", path, expect=200))["data"][0]["id"]}
+
+    def fresh_tag(self, tag_type: str = "knowledge", bound_to: str | None = None) -> str:
+        """A new tag of the workspace, optionally bound to a dataset (knowledge) or an app."""
+        tag_id = body(self.call("post", "/tags", expect=200,
+                                json={"name": f"tag-{uuid.uuid4().hex[:8]}", "type": tag_type}))["id"]
+        if bound_to:
+            self.call("post", "/tag-bindings/create", expect=200,
+                      json={"tag_ids": [tag_id], "target_id": bound_to, "type": tag_type})
+        return tag_id
+
+    def fresh_parent_child_segment(self) -> dict[str, str]:
+        """The first parent segment of an indexed parent-child document in a fresh dataset."""
+        target = self.fresh_dataset()
+        document = text_document(self.app, self.session, tenant_id=self.owner.tenant_id,
+                                 dataset_id=target["dataset_id"], rule=PARENT_CHILD_RULE,
+                                 text="First child. Second child.\n\nAnother parent.")
+        path = f"/datasets/{target['dataset_id']}/documents/{document.id}/segments"
+        return {**target, "document_id": document.id,
+                "segment_id": body(self.call("get", path, expect=200))["data"][0]["id"]}
+
+    def fresh_child_chunk(self) -> dict[str, str]:
+        target = self.fresh_parent_child_segment()
+        path = (f"/datasets/{target['dataset_id']}/documents/{target['document_id']}/segments/"
+                f"{target['segment_id']}/child_chunks")
+        return {**target, "child_chunk_id": body(self.call("get", path, expect=200))["data"][0]["id"]}
+
+    def fresh_queued_document(self, paused: bool = False) -> dict[str, str]:
+        """A document waiting to be indexed (optionally paused by the owner) in a fresh dataset."""
+        target = self.fresh_dataset()
+        document = text_document(self.app, self.session, tenant_id=self.owner.tenant_id,
+                                 dataset_id=target["dataset_id"], index=False)
+        if paused:
+            self.call("patch", f"/datasets/{target['dataset_id']}/documents/{document.id}/processing/pause",
+                      expect=200)
+        return {**target, "document_id": document.id}
 
     def fresh_upload(self) -> str:
         return upload(self.app, self.session, tenant_id=self.owner.tenant_id, account_id=self.owner.account_id)
@@ -115,6 +155,7 @@ class Workspace:
                           for p in ("openai", "openai_api_compatible")},
             "default_model": get("/workspaces/current/default-model?model_type=llm"),
             "knowledge": self.knowledge(),
+            "tags": {t: get(f"/tags?type={t}") for t in ("knowledge", "app")},
         }
 
     def knowledge(self) -> dict[str, Any]:
@@ -154,6 +195,12 @@ def _run_body(ws: Workspace) -> dict[str, Any]:
             "model_config": {"model": {"provider": "openai", "name": "gpt-4o"}}}
 
 
+def _bound_tag(ws: Workspace) -> dict[str, str]:
+    """A remove-binding body for a fresh knowledge tag bound to a fresh dataset."""
+    dataset_id = ws.fresh_dataset()["dataset_id"]
+    return {"tag_id": ws.fresh_tag(bound_to=dataset_id), "target_id": dataset_id, "type": "knowledge"}
+
+
 def _app(ws: Workspace) -> dict[str, str]:
     return {"app_id": ws.fresh_app()}
 
@@ -170,6 +217,7 @@ def _json(data: dict[str, Any]) -> Callable[[Workspace], dict[str, Any]]:
 APP_FIELDS = {"name": "Renamed", "icon": "🚀", "icon_background": "#000000"}
 DATASET = "/console/api/datasets/<uuid:dataset_id>"
 DOCUMENT = f"{DATASET}/documents/<uuid:document_id>"
+CHILDREN = f"{DOCUMENT}/segments/<uuid:segment_id>/child_chunks"
 NO_SUCH_DOCUMENT = {"document_ids": [str(uuid.UUID(int=1))]}
 # Knowledge writes: dataset editors (incl. dataset_operator). Routes that take ids in the query string get none
 # here, so allowed roles get past the role check and answer 404.
@@ -198,6 +246,34 @@ KNOWLEDGE_TABLE: dict[str, Case] = {
     f"PATCH {DOCUMENT}/segments/<uuid:segment_id>": Case(DATASET_EDITORS, 200, lambda ws: ws.fresh_segment(),
                                                           _json({"content": "Edited."})),
     f"DELETE {DOCUMENT}/segments/<uuid:segment_id>": Case(DATASET_EDITORS, 204, lambda ws: ws.fresh_segment()),
+    f"POST {CHILDREN}": Case(DATASET_EDITORS, 200, lambda ws: ws.fresh_parent_child_segment(),
+                             _json({"content": "A customized child."})),
+    f"PATCH {CHILDREN}": Case(DATASET_EDITORS, 200, lambda ws: ws.fresh_parent_child_segment(),
+                              _json({"chunks": [{"content": "The only child now."}]})),
+    f"PATCH {CHILDREN}/<uuid:child_chunk_id>": Case(DATASET_EDITORS, 200, lambda ws: ws.fresh_child_chunk(),
+                                                    _json({"content": "Edited child."})),
+    f"DELETE {CHILDREN}/<uuid:child_chunk_id>": Case(DATASET_EDITORS, 204, lambda ws: ws.fresh_child_chunk()),
+    f"PATCH {DOCUMENT}/processing/pause": Case(DATASET_EDITORS, 200, lambda ws: ws.fresh_queued_document()),
+    f"PATCH {DOCUMENT}/processing/resume": Case(DATASET_EDITORS, 200,
+                                                lambda ws: ws.fresh_queued_document(paused=True)),
+    f"POST {DOCUMENT}/rename": Case(DATASET_EDITORS, 200, lambda ws: ws.fresh_document(),
+                                    _json({"name": "Renamed document"})),
+    # reads that take a JSON body: every member who may see the dataset (or the files)
+    f"POST {DATASET}/documents/download-zip": Case(EVERYONE, 200, lambda ws: ws.remember(ws.fresh_document()),
+                                                   lambda ws: {"document_ids": [ws.remembered["document_id"]]}),
+    "POST /console/api/datasets/indexing-estimate": Case(EVERYONE, 200, payload=lambda ws: {
+        "info_list": {"data_source_type": "upload_file", "file_info_list": {"file_ids": [ws.fresh_upload()]}},
+        "process_rule": {"mode": "automatic"}, "indexing_technique": "economy"}),
+    # knowledge tags: dataset editors create, rename and bind them; deleting a tag takes an editor (Dify). App
+    # tags take editors throughout (tests/integration/test_tags_api.py).
+    "POST /console/api/tags": Case(DATASET_EDITORS, 200, payload=lambda ws: {
+        "name": f"tag-{uuid.uuid4().hex[:8]}", "type": "knowledge"}),
+    "PATCH /console/api/tags/<uuid:tag_id>": Case(DATASET_EDITORS, 200, lambda ws: {"tag_id": ws.fresh_tag()},
+                                                  lambda ws: {"name": f"renamed-{uuid.uuid4().hex[:8]}"}),
+    "DELETE /console/api/tags/<uuid:tag_id>": Case(EDITORS, 204, lambda ws: {"tag_id": ws.fresh_tag()}),
+    "POST /console/api/tag-bindings/create": Case(DATASET_EDITORS, 200, payload=lambda ws: {
+        "tag_ids": [ws.fresh_tag()], "target_id": ws.fresh_dataset()["dataset_id"], "type": "knowledge"}),
+    "POST /console/api/tag-bindings/remove": Case(DATASET_EDITORS, 200, payload=lambda ws: _bound_tag(ws)),
 }
 ROLE_TABLE: dict[str, Case] = {
     "POST /console/api/apps": Case(EDITORS, 201, payload=_json({"name": "New", "mode": "chat"})),
@@ -273,7 +349,11 @@ READ_TABLE: dict[str, Case] = {
     "GET /console/api/datasets": Case(EVERYONE, 200),
     f"GET {DATASET}": Case(EVERYONE, 200, lambda ws: ws.fresh_dataset()),
     f"GET {DOCUMENT}/segments": Case(EVERYONE, 200, lambda ws: ws.fresh_document()),
+    "GET /console/api/tags": Case(EVERYONE, 200),  # knowledge tags (or none without a type); app tags: app readers
     "GET /console/api/workspaces/current/members": Case(EVERYONE, 200),
+    "GET /console/api/datasets/process-rule": Case(EVERYONE, 200),
+    "GET /console/api/datasets/retrieval-setting": Case(EVERYONE, 200),
+    f"GET {DOCUMENT}/indexing-estimate": Case(EVERYONE, 200, lambda ws: ws.fresh_queued_document()),
 }
 
 

@@ -42,7 +42,10 @@ PLAUSIBLE_BODY = {"name": "renamed-by-intruder", "mode": "chat", "enable_api": F
                   "content": "intruder", "text": "intruder", "document_ids": ["00000000-0000-4000-8000-000000000000"],
                   "data_source": {"info_list": {"data_source_type": "upload_file", "file_info_list": {
                       "file_ids": ["00000000-0000-4000-8000-000000000000"]}}},
-                  "segments": [{"content": "intruder"}], "segment": {"content": "intruder"}}
+                  "segments": [{"content": "intruder"}], "segment": {"content": "intruder"},
+                  "chunks": [{"content": "intruder"}], "process_rule": {"mode": "automatic"},
+                  "indexing_technique": "economy", "info_list": {"data_source_type": "upload_file", "file_info_list": {
+                      "file_ids": ["00000000-0000-4000-8000-000000000000"]}}}
 RUN_FIELDS = {"query": "hi", "inputs": {}, "response_mode": "blocking",
               "model_config": {"model": {"provider": "openai", "name": "gpt-4o"}}}
 WITH_BODY = ("POST", "PUT", "PATCH", "DELETE")
@@ -76,7 +79,9 @@ def secrets_of(a: Seed) -> set[str]:
     return {a.owner.tenant_id, a.owner.account_id, a.member_id, a.app_key_id, a.app_key, a.dataset_key_id,
             a.end_user_id, a.conversation_id, a.message_id, a.task_id, a.provider_secret,
             a.provider_secret[-8:], "A-conversation", "A-answer", a.dataset_key, a.dataset_id, a.document_id,
-            a.segment_id, a.upload_file_id, "A-dataset", "A-document", "A-segment-one",
+            a.segment_id, a.upload_file_id, "A-dataset", "A-document", "A-segment-one", a.tag_id, "A-tag",
+            a.parent_child_dataset_id, a.parent_child_document_id, a.parent_segment_id, a.child_chunk_id,
+            "A-parent-one",
             *(app["id"] for app in a.apps.values()), *(app["name"] for app in a.apps.values())}
 
 
@@ -150,6 +155,8 @@ def param_values(route: Route, a: Seed, app_id: str) -> dict[str, tuple[str, str
         "batch": lambda: (ID, a.batch),
         "action": lambda: (OPAQUE, "disable"),  # document/segment action names
         "status": lambda: (OPAQUE, "disable"),  # dataset API access on/off
+        "tag_id": lambda: (ID, a.tag_id),
+        "child_chunk_id": lambda: (ID, a.child_chunk_id),
     }
     unknown = [p for p in route.params if p not in known]
     if unknown:
@@ -233,6 +240,8 @@ def tenant_snapshot(console: Console, pg_app, a: Seed) -> dict[str, Any]:
         "datasets": get("/datasets?limit=100"), "documents": get(f"/datasets/{a.dataset_id}/documents"),
         "document": get(document), "segments": get(f"{document}/segments"),
         "service_datasets": body(console.client.get("/v1/datasets", headers=knowledge)),
+        "tags": {t: get(f"/tags?type={t}") for t in ("knowledge", "app")},
+        "service_tags": body(console.client.get("/v1/datasets/tags", headers=knowledge)),
     }
 
 

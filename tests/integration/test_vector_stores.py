@@ -105,6 +105,18 @@ def test_vector_deletes_remove_documents_then_the_dataset(engine):
     assert _count(engine, "knowledge_vectors_8", other) == 30
 
 
+def test_vector_delete_chunks_removes_single_entries_of_one_dataset(engine):
+    store, (dataset, other) = PgVectorStore(engine), _ids()
+    vectors = np.random.default_rng(4).normal(size=(6, 8))
+    store.upsert(_chunks(dataset, vectors) + _chunks(other, vectors, prefix="o"))
+
+    store.delete_chunks(dataset, [f"{dataset}-1", f"{dataset}-4", f"o{other}-2", "unknown"])
+
+    assert {h.segment_id for h in store.search(dataset, vectors[0].tolist(), top_k=10)} == {
+        "seg-0", "seg-2", "seg-3", "seg-5"}
+    assert _count(engine, "knowledge_vectors_8", other) == 6
+
+
 def test_hnsw_index_serves_a_large_dataset_and_the_btree_a_small_one(engine):
     store, (large, small) = PgVectorStore(engine), _ids()
     rng = np.random.default_rng(4)
@@ -183,6 +195,16 @@ def test_fulltext_keeps_datasets_apart_and_deletes(engine):
     assert _count(engine, "knowledge_fulltext", mine) == 0
     assert index.search(mine, "Paris", top_k=5) == []
     assert len(index.search(theirs, "Paris", top_k=5)) == 2
+
+
+def test_fulltext_delete_chunks_removes_single_entries_of_one_dataset(engine):
+    index, (mine, theirs) = PgFullTextIndex(engine), _ids()
+    index.upsert(_texts(mine, TEXTS) + _texts(theirs, TEXTS, prefix="t"))
+
+    index.delete_chunks(mine, [f"{mine}-0", f"t{theirs}-4", "unknown"])
+
+    assert [h.segment_id for h in index.search(mine, "Paris", top_k=5)] == ["seg-4"]
+    assert {h.segment_id for h in index.search(theirs, "Paris", top_k=5)} == {"tseg-0", "tseg-4"}
 
 
 def test_fulltext_queries_with_syntax_characters_never_raise(engine):

@@ -70,3 +70,33 @@ def test_embedded_create_by_file_answers_413_over_the_size_limit(client):
 
     assert (response.status_code, body(response)["code"]) == (413, "file_too_large")
     assert body(client.get(f"/v1/datasets/{dataset['id']}/documents", headers=key))["total"] == 0
+
+
+def test_embedded_child_chunks_are_indexed_and_unindexed(client):
+    console = Console(client)
+    owner = console.setup_owner()
+    key = bearer(body(console.call("post", "/datasets/api-keys", token=owner.token, expect=200))["token"])
+    dataset = body(client.post("/v1/datasets", headers=key, json={"name": "kb", "indexing_technique": "economy"}))
+    rule = {"mode": "hierarchical", "rules": {"parent_mode": "paragraph",
+                                              "segmentation": {"separator": "\\n\\n", "max_tokens": 500},
+                                              "subchunk_segmentation": {"separator": ". ", "max_tokens": 50}}}
+    created = body(client.post(f"/v1/datasets/{dataset['id']}/document/create-by-text", headers=key, json={
+        "name": "tree", "text": "Cats purr. Dogs bark.\n\nBirds sing.", "process_rule": rule}))
+    _wait_completed(client, key, dataset["id"], created["batch"])
+    base = f"/v1/datasets/{dataset['id']}/documents/{created['document']['id']}/segments"
+    segment = body(client.get(base, headers=key))["data"][0]
+
+    def search(query: str) -> list[str]:
+        found = body(client.post(f"/v1/datasets/{dataset['id']}/retrieve", headers=key, json={
+            "query": query, "retrieval_model": {"search_method": "full_text_search", "top_k": 2}}))
+        return [r["segment"]["id"] for r in found["records"]]
+
+    added = client.post(f"{base}/{segment['id']}/child_chunks", headers=key, json={"content": "Zebras graze."})
+    child = body(added)["data"]
+    found_added = search("zebras")
+    deleted = client.delete(f"{base}/{segment['id']}/child_chunks/{child['id']}", headers=key)
+
+    assert (added.status_code, child["type"]) == (200, "customized")
+    assert found_added == [segment["id"]]
+    assert deleted.status_code == 204
+    assert search("zebras") == []

@@ -94,6 +94,21 @@ def test_embedded_datasets_are_isolated_and_deletes_apply(engine):
     assert store.search("never-written", vectors[0].tolist(), top_k=5) == []
 
 
+def test_embedded_delete_chunks_removes_single_entries_of_one_dataset(engine):
+    store, rng = EmbeddedVectorStore(engine), np.random.default_rng(12)
+    vectors = rng.normal(size=(6, 8))
+    store.upsert(_chunks("mine", vectors) + _chunks("theirs", vectors))
+    assert len(store.search("mine", vectors[0].tolist(), top_k=10)) == 6  # the index is cached now
+
+    store.delete_chunks("mine", ["mine-1", "mine-4", "theirs-2", "unknown"])
+
+    assert {h.segment_id for h in store.search("mine", vectors[0].tolist(), top_k=10)} == {
+        "seg-0", "seg-2", "seg-3", "seg-5"}
+    assert {h.segment_id for h in EmbeddedVectorStore(engine).search("mine", vectors[0].tolist(), top_k=10)} == {
+        "seg-0", "seg-2", "seg-3", "seg-5"}
+    assert len(store.search("theirs", vectors[0].tolist(), top_k=10)) == 6
+
+
 def test_embedded_store_sees_writes_made_by_another_instance(engine):
     reader, writer, rng = EmbeddedVectorStore(engine), EmbeddedVectorStore(engine), np.random.default_rng(10)
     vectors = rng.normal(size=(50, 8))
@@ -182,6 +197,16 @@ def test_fts_keeps_datasets_apart_and_deletes(engine):
     index.delete_dataset("mine")
     assert index.search("mine", "Paris", top_k=5) == []
     assert len(index.search("theirs", "Paris", top_k=5)) == 2
+
+
+def test_fts_delete_chunks_removes_single_entries_of_one_dataset(engine):
+    index = SqliteFullTextIndex(engine)
+    index.upsert(_texts("mine", TEXTS) + _texts("theirs", TEXTS))
+
+    index.delete_chunks("mine", ["mine-0", "theirs-4", "unknown"])
+
+    assert [h.segment_id for h in index.search("mine", "Paris", top_k=5)] == ["seg-4"]
+    assert {h.segment_id for h in index.search("theirs", "Paris", top_k=5)} == {"seg-0", "seg-4"}
 
 
 @pytest.mark.parametrize("query", [

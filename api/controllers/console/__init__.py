@@ -14,10 +14,13 @@ from api.controllers.console import (  # noqa: E402,F401
     auth,
     datasets,
     debug,
+    document_processing,
     documents,
+    indexing,
     members,
     model_providers,
     segments,
     setup,
+    tags,
     workspaces,
 )

@@ -23,7 +23,7 @@ from api.schemas.app import (
     ModelConfigBodySchema,
 )
 from api.schemas.base import ResultSchema
-from api.services import app_service
+from api.services import app_service, tag_service
 from api.services.workspace_service import APP_READERS
 
 _list_args, _create, _update, _copy = AppListArgsSchema(), AppCreateSchema(), AppUpdateSchema(), AppCopySchema()
@@ -32,7 +32,12 @@ _partial, _detail_site = AppPartialSchema(), AppDetailWithSiteSchema()
 _model_config_body = ModelConfigBodySchema()
 
 
-def _partial_dict(app: App, config: AppModelConfig | None, names: dict[str, str]) -> dict:
+def _tags(app_ids: list[str], tenant_id: str) -> dict[str, list[dict]]:
+    found = tag_service.tags_of(db.session, tenant_id=tenant_id, tag_type=tag_service.APP, target_ids=app_ids)
+    return {i: [{"id": t.id, "name": t.name, "type": t.type} for t in tags] for i, tags in found.items()}
+
+
+def _partial_dict(app: App, config: AppModelConfig | None, names: dict[str, str], tags: list[dict]) -> dict:
     description = app.description or ((config.pre_prompt or "")[:200] + "..." if config and config.pre_prompt
                                       and len(config.pre_prompt) > 200 else (config.pre_prompt if config else ""))
     return {
@@ -43,7 +48,7 @@ def _partial_dict(app: App, config: AppModelConfig | None, names: dict[str, str]
                          "created_at": config.created_at, "updated_by": config.updated_by,
                          "updated_at": config.updated_at} if config else None,
         "created_by": app.created_by, "created_at": app.created_at, "updated_by": app.updated_by,
-        "updated_at": app.updated_at, "tags": [], "access_mode": None, "has_draft_trigger": False,
+        "updated_at": app.updated_at, "tags": tags, "access_mode": None, "has_draft_trigger": False,
         "create_user_name": names.get(app.created_by or ""), "author_name": names.get(app.created_by or ""),
     }
 
@@ -64,25 +69,29 @@ def detail_with_site(app: App) -> dict:
                           "updated_at": int(config.updated_at.timestamp())} if config else None),
         "workflow": None, "tracing": None, "use_icon_as_answer_icon": app.use_icon_as_answer_icon,
         "created_by": app.created_by, "created_at": app.created_at, "updated_by": app.updated_by,
-        "updated_at": app.updated_at, "access_mode": None, "tags": [], "api_base_url": service_api_base(),
+        "updated_at": app.updated_at, "access_mode": None, "tags": _tags([app.id], app.tenant_id)[app.id],
+        "api_base_url": service_api_base(),
         "max_active_requests": app.max_active_requests, "api_rpm": app.api_rpm, "api_rph": app.api_rph,
         "deleted_tools": [], "site": site_dict,
     })
 
 
 class AppListApi(Resource):
-    @doc("Apps of the current workspace", query=AppListArgsSchema, response=AppPageSchema, errors=(400, 401, 403))
+    @doc("Apps of the current workspace (mode, name, tag_ids, is_created_by_me filters)", query=AppListArgsSchema,
+         response=AppPageSchema, errors=(400, 401, 403))
     @console_login
     def get(self, principal):
         principal.require(APP_READERS)
         args = query_args(_list_args)
         page = app_service.list_apps(db.session, tenant_id=principal.tenant_id, page=args["page"],
                                      limit=args["limit"], mode=args["mode"], name=args["name"],
-                                     created_by=principal.account_id if args["is_created_by_me"] else None)
+                                     created_by=principal.account_id if args["is_created_by_me"] else None,
+                                     tag_ids=args["tag_ids"].split(",") if args["tag_ids"] else None)
         names = app_service.get_creator_names(db.session, {a.created_by for a in page.items})
         configs = app_service.get_model_configs(db.session, page.items)
+        tags = _tags([a.id for a in page.items], principal.tenant_id)
         return {"page": page.page, "limit": page.limit, "total": page.total, "has_more": page.has_more,
-                "data": [_partial.dump(_partial_dict(a, configs.get(a.app_model_config_id or ""), names))
+                "data": [_partial.dump(_partial_dict(a, configs.get(a.app_model_config_id or ""), names, tags[a.id]))
                          for a in page.items]}
 
     @doc("Create an app (editor+)", body=AppCreateSchema, response=AppDetailWithSiteSchema, status=201,

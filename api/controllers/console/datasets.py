@@ -25,13 +25,13 @@ _list_args, _create, _update, _hit = DatasetListArgsSchema(), DatasetCreateSchem
 
 
 class DatasetListApi(Resource):
-    @doc("Datasets the caller may see (keyword search, page/limit)", query=DatasetListArgsSchema,
+    @doc("Datasets the caller may see (keyword search, tag_ids filter, page/limit)", query=DatasetListArgsSchema,
          response=DatasetPageSchema, errors=(400, 401, 403))
     @console_login
     def get(self, principal):
         args = query_args(_list_args)
         page = dataset_service.list_datasets(db.session, principal=principal, page=args["page"], limit=args["limit"],
-                                             keyword=args["keyword"])
+                                             keyword=args["keyword"], tag_ids=args["tag_ids"])
         return {"page": page.page, "limit": page.limit, "total": page.total, "has_more": page.has_more,
                 "data": views.datasets(page.items)}
 

@@ -31,7 +31,9 @@ def _run(principal, app_id, args, route):
         conversation_id=args.get("conversation_id"), files=args["files"], invoke_from="debugger",
         auto_generate_name=args.get("auto_generate_name", False), model_config_override=args["model_config"])
     if args["response_mode"] == "streaming":
-        return sse_response(run_service.stream_events(handle, runtime))
+        response = sse_response(run_service.stream_events(handle, runtime))
+        response.call_on_close(lambda: run_service.release(handle, runtime))
+        return response
     return run_service.wait_for_result(handle, runtime)
 
 
@@ -57,7 +59,7 @@ class DebugStopApi(Resource):
     def post(self, principal, app_id, task_id):
         principal.require(EDITORS)
         app_service.get_app(db.session, tenant_id=principal.tenant_id, app_id=app_id)
-        run_service.stop_run(get_runtime(), task_id=task_id, caller=Caller(account_id=principal.account_id))
+        run_service.stop_run(db.session, get_runtime(), task_id=task_id, caller=Caller(account_id=principal.account_id))
         return {"result": "success"}
 
 

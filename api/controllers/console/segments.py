@@ -10,19 +10,24 @@ from api.extensions.runtime import get_runtime
 from api.libs.apidoc import doc
 from api.schemas.base import ResultSchema
 from api.schemas.document import (
+    ChildChunkBatchUpdateSchema,
+    ChildChunkContentSchema,
     ChildChunkListArgsSchema,
     ChildChunkPageSchema,
+    ChildChunkResultSchema,
+    ChildChunksResultSchema,
     SegmentCreateSchema,
     SegmentListArgsSchema,
     SegmentPageSchema,
     SegmentResultSchema,
     SegmentUpdateSchema,
 )
-from api.services import segment_service
+from api.services import child_chunk_service, segment_service
 from api.services.errors import InvalidActionError
 
 _list_args, _create, _update, _child_args = SegmentListArgsSchema(), SegmentCreateSchema(), SegmentUpdateSchema(), \
     ChildChunkListArgsSchema()
+_child_content, _child_batch = ChildChunkContentSchema(), ChildChunkBatchUpdateSchema()
 
 
 class SegmentListApi(Resource):
@@ -98,6 +103,44 @@ class ChildChunkListApi(Resource):
                                                  limit=args["limit"], keyword=args["keyword"])
         return views.child_chunk_page(page)
 
+    @doc("Add a child chunk to a parent segment and index it (parent-child documents; dataset editors)",
+         body=ChildChunkContentSchema, response=ChildChunkResultSchema, errors=(400, 401, 403, 404))
+    @console_login
+    def post(self, principal, dataset_id, document_id, segment_id):
+        child = child_chunk_service.create_child_chunk(
+            db.session, principal=principal, runtime=get_runtime(), dataset_id=dataset_id, document_id=document_id,
+            segment_id=segment_id, content=json_body(_child_content)["content"])
+        return {"data": views.child_chunk(child)}
+
+    @doc("Set a segment's child chunks: items with an `id` edit that child, items without add one, children not "
+         "named are deleted; changes are re-indexed (dataset editors)", body=ChildChunkBatchUpdateSchema,
+         response=ChildChunksResultSchema, errors=(400, 401, 403, 404))
+    @console_login
+    def patch(self, principal, dataset_id, document_id, segment_id):
+        children = child_chunk_service.update_child_chunks(
+            db.session, principal=principal, runtime=get_runtime(), dataset_id=dataset_id, document_id=document_id,
+            segment_id=segment_id, chunks=json_body(_child_batch)["chunks"])
+        return {"data": [views.child_chunk(c) for c in children]}
+
+
+class ChildChunkApi(Resource):
+    @doc("Edit a child chunk's text and re-index it (dataset editors)", body=ChildChunkContentSchema,
+         response=ChildChunkResultSchema, errors=(400, 401, 403, 404))
+    @console_login
+    def patch(self, principal, dataset_id, document_id, segment_id, child_chunk_id):
+        child = child_chunk_service.update_child_chunk(
+            db.session, principal=principal, runtime=get_runtime(), dataset_id=dataset_id, document_id=document_id,
+            segment_id=segment_id, child_chunk_id=child_chunk_id, content=json_body(_child_content)["content"])
+        return {"data": views.child_chunk(child)}
+
+    @doc("Delete a child chunk and its index entries (dataset editors)", status=204, errors=(400, 401, 403, 404))
+    @console_login
+    def delete(self, principal, dataset_id, document_id, segment_id, child_chunk_id):
+        child_chunk_service.delete_child_chunk(db.session, principal=principal, runtime=get_runtime(),
+                                               dataset_id=dataset_id, document_id=document_id,
+                                               segment_id=segment_id, child_chunk_id=child_chunk_id)
+        return "", 204
+
 
 PREFIX = "/datasets/<uuid:dataset_id>/documents/<uuid:document_id>"
 api.add_resource(SegmentListApi, f"{PREFIX}/segments", endpoint="segments")
@@ -105,3 +148,5 @@ api.add_resource(SegmentCreateApi, f"{PREFIX}/segment", endpoint="segment_create
 api.add_resource(SegmentActionApi, f"{PREFIX}/segment/<string:action>", endpoint="segment_action")
 api.add_resource(SegmentApi, f"{PREFIX}/segments/<uuid:segment_id>", endpoint="segment")
 api.add_resource(ChildChunkListApi, f"{PREFIX}/segments/<uuid:segment_id>/child_chunks", endpoint="child_chunks")
+api.add_resource(ChildChunkApi, f"{PREFIX}/segments/<uuid:segment_id>/child_chunks/<uuid:child_chunk_id>",
+                 endpoint="child_chunk")

@@ -3,7 +3,16 @@
 from flask import Blueprint
 
 from api.controllers.restful import Api
-from api.controllers.service import app_info, chat, conversations, datasets, documents, files, segments
+from api.controllers.service import (
+    app_info,
+    chat,
+    conversations,
+    dataset_tags,
+    datasets,
+    documents,
+    files,
+    segments,
+)
 
 PREFIXES = {"service_v1": "/v1", "service_api": "/api"}
 
@@ -13,7 +22,7 @@ def build_blueprints() -> list[Blueprint]:
     for name, prefix in PREFIXES.items():
         bp = Blueprint(name, __name__, url_prefix=prefix)
         api = Api(bp)
-        for module in (app_info, chat, conversations, files, datasets, documents, segments):
+        for module in (app_info, chat, conversations, files, datasets, dataset_tags, documents, segments):
             module.register(api)
         blueprints.append(bp)
     return blueprints

@@ -18,7 +18,9 @@ _chat, _completion, _stop = ChatMessageCreateSchema(), CompletionMessageCreateSc
 def _respond(handle, response_mode):
     runtime = get_runtime()
     if response_mode == "streaming":
-        return sse_response(run_service.stream_events(handle, runtime))
+        response = sse_response(run_service.stream_events(handle, runtime))
+        response.call_on_close(lambda: run_service.release(handle, runtime))
+        return response
     return run_service.wait_for_result(handle, runtime)
 
 
@@ -54,7 +56,7 @@ class ChatMessageStopApi(Resource):
          auth="app_key", errors=(400, 401, 403))
     @app_key_required(user_from="json", user_required=True)
     def post(self, caller, task_id):
-        run_service.stop_run(get_runtime(), task_id=task_id, caller=Caller(end_user_id=caller.end_user.id))
+        run_service.stop_run(db.session, get_runtime(), task_id=task_id, caller=Caller(end_user_id=caller.end_user.id))
         return {"result": "success"}
 
 

@@ -26,13 +26,13 @@ AUTH = "dataset_key"
 
 
 class DatasetListApi(Resource):
-    @doc("The workspace's datasets (keyword search, page/limit)", query=DatasetListArgsSchema,
+    @doc("The workspace's datasets (keyword search, tag_ids filter, page/limit)", query=DatasetListArgsSchema,
          response=DatasetPageSchema, auth=AUTH, errors=(400, 401, 403))
     @dataset_key_required
     def get(self, caller):
         args = query_args(_list_args)
         page = dataset_service.list_datasets(db.session, principal=caller.principal, page=args["page"],
-                                             limit=args["limit"], keyword=args["keyword"])
+                                             limit=args["limit"], keyword=args["keyword"], tag_ids=args["tag_ids"])
         return {"page": page.page, "limit": page.limit, "total": page.total, "has_more": page.has_more,
                 "data": views.datasets(page.items)}
 

@@ -25,6 +25,7 @@ from api.schemas.document import (
     DocumentPageSchema,
     DocumentStatusListSchema,
     DocumentUpdateByTextSchema,
+    DocumentZipSchema,
     DownloadUrlSchema,
 )
 from api.services import document_ingest_service, document_service
@@ -34,6 +35,7 @@ from api.services.errors import NoFileUploadedError, TooManyFilesError
 _create_text, _update_text, _file_data = DocumentCreateByTextSchema(), DocumentUpdateByTextSchema(), \
     DocumentFileDataSchema()
 _list_args, _detail_args, _ids = DocumentListArgsSchema(), DocumentDetailArgsSchema(), DocumentIdsSchema()
+_zip = DocumentZipSchema()
 AUTH, MULTIPART = "dataset_key", "multipart/form-data"
 
 
@@ -178,6 +180,17 @@ class DocumentDownloadApi(Resource):
                                                                  dataset_id=dataset_id, document_id=document_id))
 
 
+class DocumentZipApi(Resource):
+    @doc("The original files of 1–100 documents as one zip archive (`application/zip`, streamed; repeated file "
+         "names get ` (1)`, ` (2)`…)", body=DocumentZipSchema, auth=AUTH, errors=(400, 401, 403, 404))
+    @dataset_key_required
+    def post(self, caller, dataset_id):
+        ids = [str(i) for i in json_body(_zip)["document_ids"]]
+        name, chunks = document_service.download_zip(db.session, principal=caller.principal, runtime=get_runtime(),
+                                                     dataset_id=dataset_id, document_ids=ids)
+        return views.zip_response(name, chunks)
+
+
 def register(api: Api) -> None:
     base = "/datasets/<uuid:dataset_id>"
     doc_base = f"{base}/documents/<uuid:document_id>"
@@ -196,3 +209,4 @@ def register(api: Api) -> None:
     api.add_resource(DocumentStatusActionApi, f"{base}/documents/status/<string:action>",
                      endpoint="documents_status_action")
     api.add_resource(DocumentDownloadApi, f"{doc_base}/download", endpoint="document_download")
+    api.add_resource(DocumentZipApi, f"{base}/documents/download-zip", endpoint="documents_download_zip")

@@ -10,8 +10,10 @@ from api.extensions.database import db
 from api.extensions.runtime import get_runtime
 from api.libs.apidoc import doc
 from api.schemas.document import (
+    ChildChunkContentSchema,
     ChildChunkListArgsSchema,
     ChildChunkPageSchema,
+    ChildChunkResultSchema,
     SegmentListArgsSchema,
     SegmentPageSchema,
     SegmentResultSchema,
@@ -19,10 +21,11 @@ from api.schemas.document import (
     SegmentsResultSchema,
     SegmentUpdateBodySchema,
 )
-from api.services import segment_service
+from api.services import child_chunk_service, segment_service
 
 _list_args, _create, _update, _child_args = SegmentListArgsSchema(), SegmentsCreateSchema(), \
     SegmentUpdateBodySchema(), ChildChunkListArgsSchema()
+_child_content = ChildChunkContentSchema()
 AUTH = "dataset_key"
 
 
@@ -87,9 +90,40 @@ class ChildChunkListApi(Resource):
                                                  limit=args["limit"], keyword=args["keyword"])
         return views.child_chunk_page(page)
 
+    @doc("Add a child chunk to a parent segment and index it (parent-child documents)", body=ChildChunkContentSchema,
+         response=ChildChunkResultSchema, auth=AUTH, errors=(400, 401, 403, 404))
+    @dataset_key_required
+    def post(self, caller, dataset_id, document_id, segment_id):
+        child = child_chunk_service.create_child_chunk(
+            db.session, principal=caller.principal, runtime=get_runtime(), dataset_id=dataset_id,
+            document_id=document_id, segment_id=segment_id, content=json_body(_child_content)["content"])
+        return {"data": views.child_chunk(child)}
+
+
+class ChildChunkApi(Resource):
+    @doc("Edit a child chunk's text and re-index it", body=ChildChunkContentSchema, response=ChildChunkResultSchema,
+         auth=AUTH, errors=(400, 401, 403, 404))
+    @dataset_key_required
+    def patch(self, caller, dataset_id, document_id, segment_id, child_chunk_id):
+        child = child_chunk_service.update_child_chunk(
+            db.session, principal=caller.principal, runtime=get_runtime(), dataset_id=dataset_id,
+            document_id=document_id, segment_id=segment_id, child_chunk_id=child_chunk_id,
+            content=json_body(_child_content)["content"])
+        return {"data": views.child_chunk(child)}
+
+    @doc("Delete a child chunk and its index entries", status=204, auth=AUTH, errors=(400, 401, 403, 404))
+    @dataset_key_required
+    def delete(self, caller, dataset_id, document_id, segment_id, child_chunk_id):
+        child_chunk_service.delete_child_chunk(db.session, principal=caller.principal, runtime=get_runtime(),
+                                               dataset_id=dataset_id, document_id=document_id,
+                                               segment_id=segment_id, child_chunk_id=child_chunk_id)
+        return "", 204
+
 
 def register(api: Api) -> None:
     base = "/datasets/<uuid:dataset_id>/documents/<uuid:document_id>/segments"
     api.add_resource(SegmentListApi, base, endpoint="segments")
     api.add_resource(SegmentApi, f"{base}/<uuid:segment_id>", endpoint="segment")
     api.add_resource(ChildChunkListApi, f"{base}/<uuid:segment_id>/child_chunks", endpoint="child_chunks")
+    api.add_resource(ChildChunkApi, f"{base}/<uuid:segment_id>/child_chunks/<uuid:child_chunk_id>",
+                     endpoint="child_chunk")

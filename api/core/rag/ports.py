@@ -38,6 +38,9 @@ class VectorStore(Protocol):
 
     def delete_documents(self, dataset_id: str, document_ids: Sequence[str]) -> None: ...
 
+    def delete_chunks(self, dataset_id: str, chunk_ids: Sequence[str]) -> None:
+        """Remove single entries by id (e.g. a deleted child chunk); unknown ids are ignored."""
+
     def delete_dataset(self, dataset_id: str) -> None: ...
 
 
@@ -48,6 +51,9 @@ class FullTextIndex(Protocol):
         """The `top_k` best full-text matches; fast even for a term that occurs in most segments."""
 
     def delete_documents(self, dataset_id: str, document_ids: Sequence[str]) -> None: ...
+
+    def delete_chunks(self, dataset_id: str, chunk_ids: Sequence[str]) -> None:
+        """Remove single entries by id; unknown ids are ignored."""
 
     def delete_dataset(self, dataset_id: str) -> None: ...
 

@@ -3,6 +3,7 @@
 import json
 
 from api.core.streaming import RelayFailure, RelayTimeouts, relay
+from api.libs.sse import RawEvent
 
 
 class ScriptedSubscription:
@@ -43,7 +44,8 @@ def _run(script, timeouts=TIMEOUTS):
         failures.append(failure.reason)
         return {"event": "error", "code": "internal_server_error"}
 
-    events = list(relay(ScriptedSubscription(clock, script), timeouts=timeouts, on_failure=on_failure, clock=clock))
+    relayed = relay(ScriptedSubscription(clock, script), timeouts=timeouts, on_failure=on_failure, clock=clock)
+    events = [e.decode() if isinstance(e, RawEvent) else e for e in relayed]
     return events, failures
 
 
@@ -82,3 +84,12 @@ def test_relay_ends_with_error_when_transport_fails():
 
     assert failures == ["transport"]
     assert events[-1]["event"] == "error"
+
+
+def test_raw_events_keep_the_producers_bytes_and_name():
+    data = '{"event":"message","answer":"héllo\\n"}'.encode()
+    event = RawEvent.of(data)
+
+    assert event.name == "message"
+    assert event.data is data
+    assert RawEvent.of(b'{"answer":"x","event":"message_end"}').name == "message_end"  # another key order parses

@@ -1,0 +1,88 @@
+"""The multiplexed Redis subscriber against a real Redis: delivery, fan-out, unsubscribe, and connection loss."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import redis
+
+from api.extensions.pubsub import RedisBroadcaster
+from tests.conftest import services_or_skip
+
+
+@pytest.fixture
+def client():
+    _, redis_url = services_or_skip()
+    client = redis.Redis.from_url(redis_url, socket_timeout=5)
+    yield client
+    client.close()
+
+
+def _channel() -> str:
+    return f"test-pubsub-{uuid.uuid4().hex}"
+
+
+def _pubsub_client_ids(client: redis.Redis) -> set[str]:
+    return {info["id"] for info in client.client_list() if int(info.get("sub", 0)) > 0}
+
+
+def test_only_what_is_published_after_subscribe_returns_is_delivered(client):
+    hub = RedisBroadcaster(client)
+    topic = hub.topic(_channel())
+    topic.publish(b"before")
+    sub = topic.subscribe()
+    topic.publish(b"after")
+
+    assert sub.receive(timeout=2) == b"after"
+    assert sub.receive(timeout=0.05) is None
+    sub.close()
+
+
+def test_many_subscriptions_share_one_connection_and_each_gets_its_own_messages(client):
+    hub = RedisBroadcaster(client)
+    before = _pubsub_client_ids(client)  # other processes may hold pub/sub connections of their own
+    names = [_channel() for _ in range(20)]
+    subs = [hub.topic(name).subscribe() for name in names]
+    twin = hub.topic(names[0]).subscribe()  # a second subscriber of the same channel
+    for name in names:
+        hub.topic(name).publish(name.encode())
+
+    assert [sub.receive(timeout=2) for sub in subs] == [name.encode() for name in names]
+    assert twin.receive(timeout=2) == names[0].encode()
+    assert len(_pubsub_client_ids(client) - before) == 1
+    for sub in (*subs, twin):
+        sub.close()
+
+
+def test_closing_the_last_subscription_unsubscribes_the_channel(client):
+    hub = RedisBroadcaster(client)
+    name = _channel()
+    first, second = hub.topic(name).subscribe(), hub.topic(name).subscribe()
+    first.close()
+    assert dict(client.pubsub_numsub(name))[name.encode()] == 1
+    second.close()
+    deadline = time.monotonic() + 2
+    while dict(client.pubsub_numsub(name))[name.encode()] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert dict(client.pubsub_numsub(name))[name.encode()] == 0
+
+
+def test_a_dropped_connection_fails_every_open_subscription_and_the_next_one_reconnects(client):
+    hub = RedisBroadcaster(client)
+    before = _pubsub_client_ids(client)
+    subs = [hub.topic(_channel()).subscribe() for _ in range(3)]
+    (ours,) = _pubsub_client_ids(client) - before
+    client.client_kill_filter(_id=ours)
+
+    for sub in subs:
+        with pytest.raises(redis.exceptions.ConnectionError):
+            sub.receive(timeout=5)
+        with pytest.raises(redis.exceptions.ConnectionError):  # and it stays failed
+            sub.receive(timeout=0.01)
+    name = _channel()
+    again = hub.topic(name).subscribe()
+    hub.topic(name).publish(b"back")
+    assert again.receive(timeout=2) == b"back"
+    again.close()
