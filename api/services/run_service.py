@@ -151,6 +151,11 @@ def start_chat_run(session: Session, *, runtime: Runtime, snapshot: AppSnapshot,
     return handle
 
 
+# Built once: per request only the parameters change (no statement construction on the hot path).
+_INSERT_CONVERSATION = sa.insert(Conversation.__table__)
+_INSERT_MESSAGE = sa.insert(Message.__table__)
+
+
 def _persist(session: Session, snapshot: AppSnapshot, caller: Caller, config: dict[str, Any],
              conversation: Conversation | None, inputs: dict[str, Any], query: str,
              specs: list[file_service.MessageFileSpec], invoke_from: str, auto_generate_name: bool,
@@ -162,25 +167,28 @@ def _persist(session: Session, snapshot: AppSnapshot, caller: Caller, config: di
     override = config if is_override else None
     if conversation is None:
         conversation_id, dialogue_count = uuid7_str(), 1
-        session.execute(sa.insert(Conversation.__table__).values(
-            id=conversation_id, app_id=snapshot.id, mode=snapshot.mode,
-            name=conversation_name(query) if snapshot.mode != "completion" else "", inputs=inputs,
-            model_provider=model["provider"], model_id=model["name"],
-            introduction=config.get("opening_statement") or "", status="normal", invoke_from=invoke_from,
-            from_source=from_source, from_end_user_id=caller.end_user_id, from_account_id=caller.account_id,
-            override_model_configs=override, dialogue_count=1, created_at=now, updated_at=now))
+        session.execute(_INSERT_CONVERSATION, {
+            "id": conversation_id, "app_id": snapshot.id, "mode": snapshot.mode,
+            "name": conversation_name(query) if snapshot.mode != "completion" else "", "inputs": inputs,
+            "model_provider": model["provider"], "model_id": model["name"],
+            "introduction": config.get("opening_statement") or "", "status": "normal", "invoke_from": invoke_from,
+            "from_source": from_source, "from_end_user_id": caller.end_user_id,
+            "from_account_id": caller.account_id, "override_model_configs": override, "dialogue_count": 1,
+            "created_at": now, "updated_at": now})
     else:
         conversation_id, dialogue_count = conversation.id, conversation.dialogue_count + 1
         session.execute(sa.update(Conversation.__table__).where(Conversation.__table__.c.id == conversation_id)
                         .values(dialogue_count=Conversation.__table__.c.dialogue_count + 1, updated_at=now))
     message_id = uuid7_str()
     metadata = {"auto_generate_name": auto_generate_name and dialogue_count == 1}
-    session.execute(sa.insert(Message.__table__).values(
-        id=message_id, app_id=snapshot.id, conversation_id=conversation_id, inputs=inputs, query=query,
-        model_provider=model["provider"], model_id=model["name"], status="pending", invoke_from=invoke_from,
-        from_source=from_source, from_end_user_id=caller.end_user_id, from_account_id=caller.account_id,
-        app_mode=snapshot.mode, task_id=task_id, message_metadata=metadata, override_model_configs=override,
-        app_model_config_id=None if is_override else snapshot.model_config_id, created_at=now, updated_at=now))
+    session.execute(_INSERT_MESSAGE, {
+        "id": message_id, "app_id": snapshot.id, "conversation_id": conversation_id, "inputs": inputs,
+        "query": query, "model_provider": model["provider"], "model_id": model["name"], "status": "pending",
+        "invoke_from": invoke_from, "from_source": from_source, "from_end_user_id": caller.end_user_id,
+        "from_account_id": caller.account_id, "app_mode": snapshot.mode, "task_id": task_id,
+        "message_metadata": metadata, "override_model_configs": override,
+        "app_model_config_id": None if is_override else snapshot.model_config_id, "created_at": now,
+        "updated_at": now})
     if specs:
         session.execute(sa.insert(MessageFile.__table__), [
             {"id": uuid7_str(), "message_id": message_id, "type": spec.type, "transfer_method": spec.transfer_method,
