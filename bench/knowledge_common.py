@@ -1,12 +1,14 @@
 """Shared pieces of the knowledge benchmarks (bench_indexing, bench_queue_latency, bench_retrieve_http).
 
-- `corpus(total_bytes)`: deterministic, varied English-like documents (titles, headings, paragraphs of sentences,
-  lists, numbers) from a Zipf vocabulary of syllable words plus real function words, a topic vocabulary per
-  document, log-normal document sizes; the same seed gives the same bytes on every machine.
-- `embedding_server(logs)`: bench/mock_llm.py in its own process, which also serves `POST /v1/embeddings` with
-  vectors and timing read from the model name (see mock_llm.embedding_timing) and reports its busy time.
-- `pgvector_server()`, `migrate(url)`, `in_process_app(...)`, owners and credentials: the distributed (PostgreSQL +
-  pgvector + Redis) and embedded (SQLite) setups the benchmarks drive in-process and over HTTP.
+- `corpus(total_bytes)`: deterministic, varied English-like documents (titles, headings, paragraphs, lists,
+  numbers): real words (whole-word tokens of the bundled cl100k vocabulary, Zipf by rank) mixed with made-up
+  syllable words, function words and a topic vocabulary per document; log-normal sizes; same seed, same bytes.
+- `embedding_server(logs)`: bench/mock_llm.py in its own process; it also serves `POST /v1/embeddings` with
+  vectors and timing read from the model name (`embed_model(...)`, bench/mock_embeddings.py) and reports how long
+  the model was busy.
+- `pgvector_server()`, `redis_db()`, `migrate(env)`, `in_process_app(env)`: the distributed (PostgreSQL 18 +
+  pgvector + Redis db 12) and embedded (SQLite) setups driven in-process; `server_stack(...)`: the same as real
+  processes (gunicorn, Celery worker and beat); owners, workspaces, embedding models, dataset keys over HTTP.
 """
 
 from __future__ import annotations
