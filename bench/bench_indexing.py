@@ -65,6 +65,7 @@ from bench.knowledge_common import (  # noqa: E402
     loadavg,
     migrate,
     pgvector_server,
+    print_summary,
     proc_cpu_seconds,
     redis_db,
     register_embedding_model,
@@ -430,11 +431,7 @@ def main() -> int:
         return 130
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\nload average (1/5/15 min) at the end: {loadavg()}; total wall time {time.perf_counter() - started:.0f}s")
-    print(f"{'metric':62s} {'target':>8s} {'value':>9s}  status")
-    for metric, target, value, met in ROWS:
-        status = "-" if met is None else ("MET" if met else "NOT MET")
-        print(f"{metric:62s} {target:>8s} {value:9.2f}  {status}")
+    print_summary(ROWS, started)
     return 0
 
 

@@ -52,6 +52,7 @@ from bench.knowledge_common import (  # noqa: E402
     new_dataset_key,
     pct,
     pgvector_server,
+    print_summary,
     register_embedding_model,
     server_stack,
     setup_owner,
@@ -268,10 +269,7 @@ def main() -> int:
         return 130
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\nload average (1/5/15 min) at the end: {loadavg()}; total wall time {time.perf_counter() - started:.0f}s")
-    print(f"{'metric':74s} {'target':>8s} {'value':>9s}  status")
-    for metric, target, value, met in ROWS:
-        print(f"{metric:74s} {target:>8s} {value:9.2f}  {'MET' if met else 'NOT MET'}")
+    print_summary(ROWS, started, width=74)
     return 0
 
 

@@ -324,6 +324,16 @@ def loadavg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def print_summary(rows: list[tuple[str, str, float, bool | None]], started: float, *, width: int = 62,
+                  digits: int = 2) -> None:
+    """The closing table of a benchmark: one line per (metric, target, value, met; None = informational)."""
+    print(f"\nload average (1/5/15 min) at the end: {loadavg()}; total wall time {time.perf_counter() - started:.0f}s")
+    print(f"{'metric':{width}s} {'target':>8s} {'value':>9s}  status")
+    for metric, target, value, met in rows:
+        status = "-" if met is None else ("MET" if met else "NOT MET")
+        print(f"{metric:{width}s} {target:>8s} {value:9.{digits}f}  {status}")
+
+
 def proc_cpu_seconds(pid: int, children: bool = True) -> float:
     """User + system CPU seconds of `pid` (and its direct children: a postmaster's backends, gunicorn workers)."""
     from bench.bench_foundation import tree_cpu_seconds
