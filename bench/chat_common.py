@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import bisect
 import contextlib
-import fcntl
 import http.client
 import json
 import os
@@ -20,7 +19,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,6 @@ from bench.bench_foundation import (  # noqa: E402
     HOST,
     VENV_BIN,
     _base_env,
-    _flush_redis,
     create_scratch_database,
     drop_database,
     gunicorn,
@@ -93,31 +91,9 @@ def _checked(what: str, fn: Callable[..., Any], *args: Any) -> Any:
         raise RuntimeError(f"{what}: {exc}") from None
 
 
-@contextmanager
-def _redis_db(base_url: str) -> Iterator[str]:
+def _redis_db(base_url: str) -> AbstractContextManager[str]:
     """A Redis db of our own, locked against concurrent runs (same lock files as tests/e2e), flushed around."""
-    handle = None
-    for db in REDIS_DBS:
-        handle = open(f"/tmp/openify-e2e-redis-{db}.lock", "w")  # noqa: SIM115 - held for the block's life
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            handle.close()
-            handle = None
-    if handle is None:
-        db = REDIS_DBS[0]
-        handle = open(f"/tmp/openify-e2e-redis-{db}.lock", "w")  # noqa: SIM115
-        fcntl.flock(handle, fcntl.LOCK_EX)
-    url = base_url.rsplit("/", 1)[0] + f"/{db}"
-    _flush_redis(url)
-    try:
-        yield url
-    finally:
-        try:
-            _flush_redis(url)
-        finally:
-            handle.close()
+    return e2e.hold_redis_db(base_url, REDIS_DBS)
 
 
 @contextmanager

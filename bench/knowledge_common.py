@@ -23,7 +23,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from api.core.rag.keywords import STOPWORDS  # noqa: E402
-from bench.bench_foundation import HOST, VENV_BIN, _base_env, _flush_redis  # noqa: E402
+from bench.bench_foundation import HOST, VENV_BIN, _base_env  # noqa: E402
 from tests.e2e import servers as e2e  # noqa: E402
 
 MB = 1 << 20
@@ -236,24 +236,14 @@ def pgvector_server(settings: tuple[str, ...] = ("shared_buffers=1GB", "max_para
     return PgServer(url=server.url, pid=pid, stop=server.stop)
 
 
-@contextmanager
-def redis_db(url: str = REDIS_URL) -> Iterator[str]:
+def redis_db(url: str = REDIS_URL) -> AbstractContextManager[str]:
     """Hold the Redis db of `url` (the lock file tests/e2e takes before using a db, so an end-to-end run picks
     another one meanwhile), flushed before and after."""
-    import fcntl
+    from tests.e2e.servers import hold_redis_db
 
-    db = url.rsplit("/", 1)[-1] or "0"
-    with open(f"/tmp/openify-e2e-redis-{db}.lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"   waiting for Redis db {db} (an end-to-end run holds it)", flush=True)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        _flush_redis(url)
-        try:
-            yield url
-        finally:
-            _flush_redis(url)
+    db = int(url.rsplit("/", 1)[-1] or "0")
+    return hold_redis_db(url, (db,), on_wait=lambda busy: print(
+        f"   waiting for Redis db {busy} (an end-to-end run holds it)", flush=True))
 
 
 def app_env(storage: Path, database_url: str = "", redis_url: str = "", **extra: str) -> dict[str, str]:

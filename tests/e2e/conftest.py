@@ -17,17 +17,14 @@ parametrized over both modes), `stacks` (the same for a server picked by hand), 
 
 from __future__ import annotations
 
-import fcntl
 import itertools
 import os
 import secrets
 import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlparse, urlunparse
 
 import pytest
-import redis
 
 from tests.conftest import create_scratch_database, drop_database, services_or_skip
 from tests.e2e.chat_support import Stack, Stacks
@@ -44,6 +41,7 @@ from tests.e2e.servers import (
     clean_env,
     free_port,
     gunicorn,
+    hold_redis_db,
     run,
     start,
     stop,
@@ -89,28 +87,8 @@ def _stop_server(server: Server) -> None:
 def redis_db_url() -> Iterator[str]:
     """A Redis db of our own (flushed before and after), locked against concurrent e2e runs."""
     _, redis_url = services_or_skip()
-    handle = None
-    for db in _REDIS_DBS:
-        handle = open(f"/tmp/openify-e2e-redis-{db}.lock", "w")  # noqa: SIM115 - held for the fixture's life
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            handle.close()
-            handle = None
-    if handle is None:  # every candidate busy: queue up behind the first
-        db = _REDIS_DBS[0]
-        handle = open(f"/tmp/openify-e2e-redis-{db}.lock", "w")  # noqa: SIM115
-        fcntl.flock(handle, fcntl.LOCK_EX)
-    url = urlunparse(urlparse(redis_url)._replace(path=f"/{db}"))
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    try:
+    with hold_redis_db(redis_url, _REDIS_DBS) as url:
         yield url
-    finally:
-        client.flushdb()
-        client.close()
-        handle.close()
 
 
 @pytest.fixture(scope="module")
