@@ -148,7 +148,8 @@ def report(results: list[ModeResult], args: argparse.Namespace, load_before: str
                   f"{s.direct.p(0.99, 'first'):.1f}  chat {s.chat.p(0.5, 'first'):.1f}/{s.chat.p(0.95, 'first'):.1f}/"
                   f"{s.chat.p(0.99, 'first'):.1f} ms; streams {len(s.chat.samples)}, errors {s.chat.errors} "
                   f"({s.chat.error_kinds()}), events!=chunks {s.chat.mismatches(SOAK_TOKENS)}, stream p50 "
-                  f"{s.chat.p(0.5, 'total'):.0f} ms, server CPU {s.cpu_percent:.0f}% of one core")
+                  f"{s.chat.p(0.5, 'total'):.0f} ms, server CPU {s.cpu_percent:.0f}% of one core, "
+                  f"{s.cpu_us_per_event:.0f} µs per event")
             verdicts.append(Verdict(res.mode, f"soak {args.soak_streams} x 5 s streams for {s.minutes:g} min: 0 errors",
                                     f"{s.chat.errors} errors of {len(s.chat.samples)} ({s.chat.error_kinds()})",
                                     s.chat.errors == 0 and len(s.chat.samples) > 0))

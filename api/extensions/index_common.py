@@ -127,8 +127,11 @@ MAX_QUERY_TERMS = 32
 
 def text_tokens(text: str) -> list[str]:
     """Lowercased word tokens of `text`; a CJK run `ABCD` yields `AB BC CD` (a single character stays as is)."""
+    lowered = text.lower()
+    if not _CJK_START.search(lowered):
+        return _TOKEN.findall(lowered)  # no CJK run: the regex's tokens as they are (one C call)
     tokens: list[str] = []
-    for token in _TOKEN.findall(text.lower()):
+    for token in _TOKEN.findall(lowered):
         if _CJK_START.match(token) and len(token) > 1:
             tokens.extend(token[i:i + 2] for i in range(len(token) - 1))
         else:

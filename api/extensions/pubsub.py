@@ -23,6 +23,17 @@ CONFIRM_TIMEOUT = 5.0
 POLL_SECONDS = 1.0
 
 
+def _dedicated_connection_factory(client: redis.Redis,
+                                  **overrides: object) -> Callable[[], redis.connection.AbstractConnection]:
+    """New connections like the client's (URL, auth, TLS, db), outside its pool, speaking RESP2 without
+    health-check PINGs: their owner thread alone reads and writes them."""
+    pool = client.connection_pool
+    kwargs = {key: value for key, value in pool.connection_kwargs.items()
+              if not key.startswith(("maint_notifications", "orig_"))}
+    kwargs.update(protocol=2, health_check_interval=0, **overrides)
+    return lambda: pool.connection_class(**kwargs)
+
+
 class _MuxSubscription:
     def __init__(self, mux: _Multiplexer, channel: str) -> None:
         self._mux, self.channel = mux, channel
@@ -54,12 +65,7 @@ class _Multiplexer:
     """
 
     def __init__(self, client: redis.Redis) -> None:
-        pool = client.connection_pool
-        # RESP2 and no health-check PINGs: the reader thread sees only pub/sub replies, senders never read.
-        kwargs = {key: value for key, value in pool.connection_kwargs.items()
-                  if not key.startswith(("maint_notifications", "orig_"))}
-        kwargs.update(protocol=2, health_check_interval=0)
-        self._make = lambda: pool.connection_class(**kwargs)
+        self._make = _dedicated_connection_factory(client)
         self._lock = threading.Lock()
         self._conn: redis.connection.AbstractConnection | None = None
         self._pid = 0
@@ -158,15 +164,18 @@ class _BatchPublisher:
 
     A run publishes one event per model token; a round trip (and a pooled connection) per event made Redis
     I/O two thirds of a busy worker's time. Nothing waits to fill a batch: a lone event goes out at once.
-    Per channel the order is kept (one FIFO, one sender). At most MAX_QUEUED events wait; beyond that
-    `put` blocks (back-pressure instead of unbounded memory)."""
+    The sender owns one connection: a batch is packed as RESP in one buffer, written with one send, and its
+    replies (one line each: an integer, or an error) are counted off the socket, not parsed one by one.
+    Per channel the order is kept (one FIFO, one sender). About MAX_QUEUED events may wait; beyond that
+    `put` waits for the sender (back-pressure instead of unbounded memory)."""
 
     MAX_QUEUED = 100_000
     MAX_BATCH = 500
 
     def __init__(self, client: redis.Redis) -> None:
-        self._redis = client
-        self._queue: queue.Queue[tuple[str, bytes]] = queue.Queue(self.MAX_QUEUED)
+        timeout = client.connection_pool.connection_kwargs.get("socket_timeout") or 10.0
+        self._make = _dedicated_connection_factory(client, socket_timeout=timeout)
+        self._queue: queue.SimpleQueue[tuple[bytes, bytes]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._pid = 0
 
@@ -175,12 +184,15 @@ class _BatchPublisher:
             with self._lock:
                 if self._pid != os.getpid():
                     self._pid = os.getpid()
-                    self._queue = queue.Queue(self.MAX_QUEUED)
+                    self._queue = queue.SimpleQueue()
                     threading.Thread(target=self._run, args=(self._queue,), name="pubsub-publisher",
                                      daemon=True).start()
-        self._queue.put((channel, message))
+        while self._queue.qsize() >= self.MAX_QUEUED:
+            time.sleep(0.001)
+        self._queue.put((channel.encode(), message))
 
-    def _run(self, pending: queue.Queue[tuple[str, bytes]]) -> None:
+    def _run(self, pending: queue.SimpleQueue[tuple[bytes, bytes]]) -> None:
+        conn: redis.connection.AbstractConnection | None = None
         while True:
             batch = [pending.get()]
             while len(batch) < self.MAX_BATCH:
@@ -189,12 +201,37 @@ class _BatchPublisher:
                 except queue.Empty:
                     break
             try:
-                pipe = self._redis.pipeline(transaction=False)
-                for channel, message in batch:
-                    pipe.publish(channel, message)
-                pipe.execute()
+                if conn is None:
+                    conn = self._make()
+                    conn.connect()
+                conn.send_packed_command([b"".join(_PUBLISH % (len(channel), channel, len(message), message)
+                                                   for channel, message in batch)], check_health=False)
+                _await_replies(conn, len(batch))
             except Exception:  # subscribers notice (transport error or heartbeat silence); keep serving others
-                logger.warning("dropped %d pub/sub events: Redis unavailable", len(batch))
+                logger.warning("dropped %d pub/sub events: Redis unavailable", len(batch), exc_info=True)
+                if conn is not None:
+                    conn.disconnect()
+                conn = None
+
+
+_PUBLISH = b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
+
+
+def _await_replies(conn: redis.connection.AbstractConnection, count: int) -> None:
+    """Read `count` one-line RESP replies (PUBLISH answers `:n` or `-error`) straight off the socket."""
+    sock = conn._sock  # the connection is ours alone; its parser buffer is empty (we never read through it)
+    if sock is None:
+        raise redis.exceptions.ConnectionError("not connected")
+    carriage_return = failed = False
+    while count > 0:
+        data = sock.recv(65536)
+        if not data:
+            raise redis.exceptions.ConnectionError("Redis closed the connection")
+        count -= data.count(b"\r\n") + (1 if carriage_return and data[:1] == b"\n" else 0)
+        carriage_return = data[-1:] == b"\r"
+        failed = failed or data[:1] == b"-" or b"\n-" in data
+    if failed:
+        logger.warning("Redis refused some pub/sub events")
 
 
 class _RedisTopic:

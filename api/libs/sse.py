@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
+
+import orjson
 
 PING = b"event: ping\n\n"
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
 MIMETYPE = "text/event-stream"
 
 
-_NAME = re.compile(rb'\{"event":"([A-Za-z_]+)"')
+_PREFIX = b'{"event":"'
+_START = len(_PREFIX)
 
 
 class RawEvent(NamedTuple):
@@ -24,17 +26,26 @@ class RawEvent(NamedTuple):
     @classmethod
     def of(cls, data: bytes) -> RawEvent:
         """Read the name from the leading `{"event":"…"` our producers write; parse only if it is not there."""
-        match = _NAME.match(data)
-        name = match.group(1).decode() if match else str(json.loads(data).get("event"))
-        return cls(name, data)
+        if data.startswith(_PREFIX) and (end := data.find(b'"', _START)) > _START:
+            return cls(data[_START:end].decode(), data)
+        return cls(str(orjson.loads(data).get("event")), data)
 
     def decode(self) -> dict[str, Any]:
-        return json.loads(self.data)
+        return orjson.loads(self.data)
+
+
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def encode(event: dict[str, Any]) -> bytes:
-    """Compact JSON, non-ASCII kept (the producer side of RawEvent: put `event` first)."""
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    """Compact JSON, non-ASCII kept, anything else as str() (the producer side of RawEvent: put `event` first).
+
+    orjson (about 10x the standard encoder; one event per model token) with the standard encoder's output for
+    dates and dataclasses; the standard encoder for what orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(event, default=str, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        return json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 
 
 def format_event(event: dict[str, Any] | RawEvent) -> bytes:

@@ -80,8 +80,11 @@ def tenant_cap(settings: Settings) -> int:
     return cap if settings.distributed else max(1, min(cap, settings.embedded_worker_threads - 1))
 
 
+_OTHER = aliased(Document, name="other_document")  # built once: building an alias per claim cost milliseconds
+
+
 def _live_leases(tenant_id: Any, now: Any) -> sa.ScalarSelect[int]:
-    other = aliased(Document)
+    other = _OTHER
     return (sa.select(sa.func.count()).select_from(other)
             .where(other.tenant_id == tenant_id, other.indexing_status.in_(ACTIVE_STATUSES),
                    other.lease_expires_at > now).scalar_subquery())

@@ -86,3 +86,47 @@ def test_a_dropped_connection_fails_every_open_subscription_and_the_next_one_rec
     hub.topic(name).publish(b"back")
     assert again.receive(timeout=2) == b"back"
     again.close()
+
+
+def _publisher_client_ids(client: redis.Redis, before: set[str]) -> set[str]:
+    return {info["id"] for info in client.client_list()
+            if info["id"] not in before and int(info.get("sub", 0)) == 0 and info.get("cmd") == "publish"}
+
+
+def test_queued_publishes_arrive_in_order_per_channel_whole_and_at_any_size(client):
+    hub = RedisBroadcaster(client)
+    names = [_channel() for _ in range(3)]
+    subs = {name: hub.topic(name).subscribe() for name in names}
+    sent: dict[str, list[bytes]] = {name: [] for name in names}
+    for i in range(3000):
+        name = names[i % 3]
+        # small events, non-ASCII, CRLF inside, and some larger than one socket read
+        size = 200_000 if i % 500 == 1 else 5
+        body = (b"%d:" % i) + ("é\r\n-ERR not an error".encode() if i % 7 == 0 else b"x" * size)
+        sent[name].append(body)
+        hub.topic(name).publish_nowait(body)
+    for name, sub in subs.items():
+        got = []
+        while len(got) < len(sent[name]) and (item := sub.receive(timeout=5)) is not None:
+            got.append(item)
+        assert got == sent[name]
+        assert sub.receive(timeout=0.05) is None
+        sub.close()
+
+
+def test_the_publisher_reconnects_after_its_connection_is_killed(client):
+    hub = RedisBroadcaster(client)
+    name = _channel()
+    sub = hub.topic(name).subscribe()
+    before = {info["id"] for info in client.client_list()}
+    hub.topic(name).publish_nowait(b"one")
+    assert sub.receive(timeout=5) == b"one"
+    (publisher,) = _publisher_client_ids(client, before)
+    client.client_kill_filter(_id=publisher)
+    deadline = time.monotonic() + 10
+    received = None
+    while received != b"again" and time.monotonic() < deadline:  # the batch that meets the dead socket is dropped
+        hub.topic(name).publish_nowait(b"again")
+        received = sub.receive(timeout=0.5)
+    assert received == b"again"
+    sub.close()

@@ -62,3 +62,42 @@ def test_uuid7_is_time_ordered_and_valid():
     assert all(is_uuid(i) and i[14] == "7" for i in ids)
     assert [i[:13] for i in ids] == sorted(i[:13] for i in ids)
     assert not is_uuid("not-a-uuid")
+
+
+def test_sse_encode_matches_the_standard_encoder_compactly():
+    import dataclasses
+    import datetime
+    import decimal
+    import json
+
+    from api.libs import sse
+
+    @dataclasses.dataclass
+    class Point:
+        x: int
+
+    event = {"event": "message", "answer": "héllo 世界", "n": 3, "f": 0.1, "none": None, "nested": {"a": [1, 2]},
+             "when": datetime.datetime(2026, 1, 2, 3, 4, 5), "price": decimal.Decimal("0.0012"), 7: "int key",
+             "point": Point(1), "big": 2**70}
+    standard = json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    assert sse.encode(event) == standard
+    small = {k: v for k, v in event.items() if k != "big"}
+    assert sse.encode(small) == json.dumps(small, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    raw = sse.RawEvent.of(sse.encode({"event": "message_end", "id": "x"}))
+    assert raw.name == "message_end"
+    assert raw.decode() == {"event": "message_end", "id": "x"}
+
+
+@pytest.mark.parametrize(("chunks", "lines"), [
+    ([b"a\nb\n"], [b"a", b"b"]),
+    ([b"a\r", b"\nb\r\n"], [b"a", b"b"]),  # a CRLF split over two chunks is one line break
+    ([b"a\r\n\r\n", b"data: x"], [b"a", b"", b"data: x"]),  # an unterminated last line still comes out
+    ([b"da", b"ta: 1\n", b"", b"\n"], [b"data: 1", b""]),
+    ([b"x\ry\rz"], [b"x", b"y", b"z"]),
+    ([b"x\r", b"\r\n"], [b"x", b""]),
+    ([b"x\r", b"y\n"], [b"x", b"y"]),
+])
+def test_byte_lines_split_on_lf_crlf_and_cr_across_chunks(chunks, lines):
+    from api.core.model_runtime.providers._base import iter_byte_lines
+
+    assert list(iter_byte_lines(iter(chunks))) == lines

@@ -29,6 +29,7 @@ from api.core.model_runtime.providers.openai_compatible import (
     openai_endpoint,
 )
 from api.core.model_runtime.schemas import credential_problem, provider_schema, provider_schemas, secret_variables
+from api.core.model_runtime.transport import Urllib3Transport
 
 __all__ = ["PROVIDERS", "close_clients", "get_embedding", "get_llm", "get_rerank", "normalise_provider",
            "provider_schema", "provider_schemas", "secret_variables", "validate_credentials"]
@@ -39,7 +40,6 @@ _OPENAI_STYLE = {"openai": openai_endpoint, "openai_api_compatible": compatible_
                  "azure_openai": azure_endpoint}
 
 HTTP_MAX_CONNECTIONS = 1024  # per provider and process; above any sane worker concurrency
-HTTP_MAX_KEEPALIVE = 256  # idle connections kept for reuse (a TLS handshake per request is slow)
 _clients: dict[str, httpx.Client] = {}
 _clients_lock = threading.Lock()
 
@@ -66,8 +66,7 @@ def _client(provider: str) -> httpx.Client:
             # CELERY_WORKER_CONCURRENCY = 256 streams at once): a smaller pool made stream 101 wait for a
             # connection, time out (PoolTimeout), and open the endpoint's circuit breaker for everybody.
             client = httpx.Client(timeout=http_timeout(Timeouts()),
-                                  limits=httpx.Limits(max_connections=HTTP_MAX_CONNECTIONS,
-                                                      max_keepalive_connections=HTTP_MAX_KEEPALIVE))
+                                  transport=Urllib3Transport(max_connections=HTTP_MAX_CONNECTIONS))
             _clients[provider] = client
         return client
 

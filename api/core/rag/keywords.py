@@ -57,13 +57,13 @@ def _is_chinese(text: str) -> bool:
 
 def _frequent_terms(text: str, max_keywords: int) -> list[str]:
     counts: Counter[str] = Counter()
-    for token in _WORD.findall(text.lower()):
-        token = token.replace("’", "'")
-        if "'" in token:
-            token = token.split("'", 1)[0]
+    # Count raw tokens in C first, then normalise each distinct token once (first-seen order kept for ties).
+    for token, n in Counter(_WORD.findall(text.lower())).items():
+        if "'" in token or "’" in token:
+            token = token.replace("’", "'").split("'", 1)[0]
         if len(token) < 2 or token.isdigit() or token in STOPWORDS:
             continue
-        counts[token] += 1
+        counts[token] += n
     return [word for word, _ in counts.most_common(max_keywords)]
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 
 from api.core.model_runtime.entities import ImageInput, LLMChunk, PromptMessage, Timeouts
 from api.core.model_runtime.errors import (
@@ -152,16 +153,20 @@ class HttpModel:
         message, code, error_type = _error_details(json.dumps(payload))
         return error_for_status(self._provider, status, self._redact(message), code=code, error_type=error_type)
 
-    def _json(self, text: str) -> Any:
+    def _json(self, text: str | bytes) -> Any:
         try:
-            return json.loads(text)
-        except ValueError:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            if isinstance(text, bytes):  # not UTF-8: decode leniently, as a text reader would have
+                try:
+                    return json.loads(text.decode("utf-8", "replace"))
+                except ValueError:
+                    pass
             raise self._fail(InvokeServerUnavailableError, f"invalid JSON from the provider: {text[:200]!r}")
 
     def _post_json(self, url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
         with self._request("POST", url, body=body, headers=headers) as response:
-            response.read()
-            return self._json(response.text)
+            return self._json(response.read())
 
     def _image_bytes(self, image: ImageInput) -> tuple[str, bytes]:
         """(media type, bytes) of an image: data: URIs decoded, http(s) URLs fetched, capped at MAX_IMAGE_BYTES."""
@@ -202,29 +207,49 @@ def _error_details(text: str) -> tuple[str, str | None, str | None]:
     return str(message), str(code) if code is not None else None, str(error_type) if error_type else None
 
 
-def iter_sse(response: httpx.Response) -> Iterator[tuple[str, str]]:
-    """(event, data) per `data:` line of a text/event-stream, read line by line.
+def iter_sse(response: httpx.Response) -> Iterator[tuple[str, bytes]]:
+    """(event, data) per `data:` line of a text/event-stream, read line by line (data as raw bytes: the JSON
+    parser takes UTF-8 bytes, so no text decoding happens per chunk).
 
     Each data line is its own event: LLM providers never split a JSON payload over several lines, and some
     OpenAI-compatible servers omit the blank separator line. Comments (`:`) and other fields are skipped.
     """
     event = ""
-    for line in response.iter_lines():
+    for line in iter_byte_lines(response.iter_bytes()):
         if not line:
             event = ""
             continue
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "event":
-            event = value.strip()
-        elif name == "data":
+        name, _, value = line.partition(b":")
+        if value[:1] == b" ":
+            value = value[1:]
+        if name == b"data":
             yield event or "message", value
+        elif name == b"event":
+            event = value.strip().decode("utf-8", "replace")
 
 
-def iter_ndjson_lines(response: httpx.Response) -> Iterator[str]:
-    for line in response.iter_lines():
+def iter_ndjson_lines(response: httpx.Response) -> Iterator[bytes]:
+    for line in iter_byte_lines(response.iter_bytes()):
         if line.strip():
             yield line
+
+
+def iter_byte_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Lines (without their terminator: LF, CRLF or a lone CR) of a byte stream, each yielded as soon as its
+    terminator arrives; a CRLF split across two chunks counts once."""
+    pending, skip_lf = b"", False
+    for chunk in chunks:
+        if skip_lf and chunk[:1] == b"\n":
+            chunk = chunk[1:]
+        skip_lf = False
+        lines = (pending + chunk).splitlines(keepends=True) if pending else chunk.splitlines(keepends=True)
+        pending = lines.pop() if lines and not lines[-1].endswith((b"\n", b"\r")) else b""
+        for line in lines:
+            yield line.rstrip(b"\r\n")
+        if lines and not pending and lines[-1].endswith(b"\r"):
+            skip_lf = True
+    if pending:
+        yield pending
 
 
 class LLMBase(HttpModel):
@@ -267,8 +292,7 @@ class LLMBase(HttpModel):
                 if not total.done:
                     raise self._fail(InvokeConnectionError, "the stream ended before the model finished")
             else:
-                response.read()
-                delta = self._blocking_delta(self._json(response.text))
+                delta = self._blocking_delta(self._json(response.read()))
                 _merge(total, delta)
                 parts.append(delta.text)
         ended = time.perf_counter()

@@ -154,7 +154,7 @@ class OpenAIChatModel(LLMBase):
 
     def _stream_deltas(self, response: httpx.Response) -> Iterator[Delta]:
         for _event, data in iter_sse(response):
-            if data.strip() == "[DONE]":
+            if data.strip() == b"[DONE]":
                 yield Delta(done=True)
                 return
             yield self._chunk_delta(self._json(data), streaming=True)
