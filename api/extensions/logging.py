@@ -100,3 +100,6 @@ def configure_logging(settings: Settings) -> None:
     root.addHandler(handler)
     root.setLevel(settings.log_level)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # httpx logs every model call's URL at INFO: a line per generation on the hot path, and a URL may carry a
+    # provider's key in its query string. Failures still reach the logs as the provider errors they become.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
