@@ -207,8 +207,8 @@ class _BatchPublisher:
                 conn.send_packed_command([b"".join(_PUBLISH % (len(channel), channel, len(message), message)
                                                    for channel, message in batch)], check_health=False)
                 _await_replies(conn, len(batch))
-            except Exception:  # subscribers notice (transport error or heartbeat silence); keep serving others
-                logger.warning("dropped %d pub/sub events: Redis unavailable", len(batch), exc_info=True)
+            except Exception as exc:  # subscribers notice (transport error or heartbeat silence); keep serving others
+                logger.warning("dropped %d pub/sub events: Redis unavailable (%s)", len(batch), type(exc).__name__)
                 if conn is not None:
                     conn.disconnect()
                 conn = None

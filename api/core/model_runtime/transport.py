@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import certifi
 import httpx
 import urllib3
 from urllib3.exceptions import (
@@ -35,7 +36,9 @@ class Urllib3Transport(httpx.BaseTransport):
     them kept alive for reuse."""
 
     def __init__(self, *, max_connections: int) -> None:
-        self._pool = urllib3.PoolManager(maxsize=max_connections, block=True, retries=False)
+        # certifi's CA bundle, as httpx's own transport uses: the same servers are trusted as before
+        self._pool = urllib3.PoolManager(maxsize=max_connections, block=True, retries=False, cert_reqs="CERT_REQUIRED",
+                                         ca_certs=certifi.where())
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.scheme not in ("http", "https"):
