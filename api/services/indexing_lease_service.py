@@ -84,10 +84,9 @@ _OTHER = aliased(Document, name="other_document")  # built once: building an ali
 
 
 def _live_leases(tenant_id: Any, now: Any) -> sa.ScalarSelect[int]:
-    other = _OTHER
-    return (sa.select(sa.func.count()).select_from(other)
-            .where(other.tenant_id == tenant_id, other.indexing_status.in_(ACTIVE_STATUSES),
-                   other.lease_expires_at > now).scalar_subquery())
+    return (sa.select(sa.func.count()).select_from(_OTHER)
+            .where(_OTHER.tenant_id == tenant_id, _OTHER.indexing_status.in_(ACTIVE_STATUSES),
+                   _OTHER.lease_expires_at > now).scalar_subquery())
 
 
 def claim(session: Session, *, document_id: str, worker_id: str, lease_seconds: int, tenant_cap: int) -> Lease | str:
