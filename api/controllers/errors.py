@@ -22,6 +22,7 @@ from api.services.errors import (
     PermissionDeniedError,
     RunFailedError,
     ServiceError,
+    ServiceUnavailableError,
     TooManyRequestsError,
     UnauthorizedError,
     UnsupportedMediaTypeError,
@@ -39,6 +40,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (PayloadTooLargeError, 413),
     (UnsupportedMediaTypeError, 415),
     (TooManyRequestsError, 429),
+    (ServiceUnavailableError, 503),
 )
 _BAD_JSON = "Invalid JSON payload received or JSON payload is empty."
 
@@ -77,6 +79,8 @@ def register_error_handlers(app: Flask) -> None:
         if field:
             extra["params"] = field
         response = error_response(exc.code, exc.message, status, **extra)
+        if isinstance(exc, ServiceUnavailableError):
+            response.headers["Retry-After"] = "1"
         if isinstance(exc, TooManyRequestsError):
             response.headers["Retry-After"] = str(exc.retry_after)
             if exc.limit:

@@ -57,6 +57,11 @@ class TooManyRequestsError(ServiceError):
         self.retry_after, self.limit, self.remaining = max(retry_after, 1), limit, remaining
 
 
+class ServiceUnavailableError(ServiceError):
+    code = "service_unavailable"
+    default_message = "The service is busy. Please retry shortly."
+
+
 class PayloadTooLargeError(ServiceError):
     code = "file_too_large"
     default_message = "File size exceeded."

@@ -2,7 +2,7 @@
 
 Flow (architecture §3.7): `start_chat_run` validates, takes rate-limit slots, subscribes to the
 run's topic (before anything can publish on it), persists the conversation and a `pending` message,
-and returns a RunHandle. `stream_events` dispatches the worker task and relays events until a
+dispatches the worker task and returns a RunHandle. `stream_events` relays events until a
 terminal one; it always ends with `message_end` or `error` (worker lost, Redis dropped) and always
 closes the subscription and gives the active-request slot back (`release`). `wait_for_result` folds the same stream
 into Dify's blocking body. Generation itself runs in run_execution_service (a Celery worker or a
@@ -41,6 +41,7 @@ from api.services.errors import (
     InvalidInputError,
     NotChatAppError,
     RunFailedError,
+    ServiceUnavailableError,
 )
 from api.services.service_auth_service import AppSnapshot
 
@@ -118,10 +119,12 @@ def start_chat_run(session: Session, *, runtime: Runtime, snapshot: AppSnapshot,
     """Validate a chat/completion request and persist its pending message.
 
     Subscribes to the run's topic first (Redis down → the request fails before any row is written), then
-    writes conversations (new ones), messages (status pending), message_files and commits once. Takes an
-    active-request slot. Both are given back by stream_events, or by `release` if the stream never starts.
-    Raises: NotChatAppError / AppUnavailableError (mode, missing config), InvalidInputError
-    (inputs, files, ids), ConversationNotFoundError, TooManyRequestsError (limits).
+    writes conversations (new ones), messages (status pending), message_files and commits once, then dispatches
+    the worker task (here, not when the response starts: the worker starts while the response is being built).
+    Takes an active-request slot. Both are given back by stream_events, or by `release` if the stream never
+    starts. Raises: NotChatAppError / AppUnavailableError (mode, missing config), InvalidInputError
+    (inputs, files, ids), ConversationNotFoundError, TooManyRequestsError (limits), ServiceUnavailableError (the
+    task could not be queued: the message is marked `error`, nothing is left pending).
     """
     _check_mode(snapshot, route)
     config = _model_config(snapshot, model_config_override)
@@ -148,7 +151,21 @@ def start_chat_run(session: Session, *, runtime: Runtime, snapshot: AppSnapshot,
         rate_limit_service.release(runtime.counters, slot)
         raise
     handle.slot, handle.subscription = slot, subscription
+    try:
+        dispatch.enqueue_chat_run(runtime.dispatcher, message_id=handle.message_id, task_id=handle.task_id,
+                                  hints=handle.hints)
+    except Exception:
+        logger.exception("could not dispatch task_id=%s", handle.task_id)
+        try:
+            _mark_failed(handle, _NOT_QUEUED)
+        except Exception:  # the expiry sweep ends it later
+            logger.exception("could not mark message failed message_id=%s", handle.message_id)
+        release(handle, runtime)
+        raise ServiceUnavailableError(_NOT_QUEUED) from None
     return handle
+
+
+_NOT_QUEUED = "The request could not be queued."
 
 
 # Built once: per request only the parameters change (no statement construction on the hot path).
@@ -219,7 +236,7 @@ def _mark_failed(handle: RunHandle, reason: str) -> None:
 
 def stream_events(handle: RunHandle, runtime: Runtime, timeouts: RelayTimeouts | None = None
                   ) -> Iterator[RawEvent | dict[str, Any] | None]:
-    """Dispatch, relay; see the module docstring. `None` items are keep-alive pings."""
+    """Relay the dispatched run's events; see the module docstring. `None` items are keep-alive pings."""
 
     def on_failure(failure: RelayFailure) -> dict[str, Any]:
         logger.warning("run relay failed task_id=%s reason=%s", handle.task_id, failure.reason)
@@ -230,16 +247,9 @@ def stream_events(handle: RunHandle, runtime: Runtime, timeouts: RelayTimeouts |
         return _error_event(handle, "service_unavailable", failure.message, 503)
 
     try:
-        try:
-            subscription = handle.subscription
-            if subscription is None:
-                raise RuntimeError("stream_events runs once per handle")
-            dispatch.enqueue_chat_run(runtime.dispatcher, message_id=handle.message_id, task_id=handle.task_id,
-                                      hints=handle.hints)
-        except Exception:
-            logger.exception("could not dispatch task_id=%s", handle.task_id)
-            yield on_failure(RelayFailure("dispatch", "The request could not be queued."))
-            return
+        subscription = handle.subscription
+        if subscription is None:
+            raise RuntimeError("stream_events runs once per handle")
         yield from relay(subscription, timeouts=timeouts or run_timeouts(runtime), on_failure=on_failure)
     finally:
         release(handle, runtime)

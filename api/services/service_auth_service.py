@@ -8,6 +8,7 @@ both cached per process, and every write that changes them broadcasts an invalid
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from api.models.enums import ApiTokenType, TenantStatus
 from api.models.tag import Tag, TagBinding
 from api.services import dispatch
 from api.services.errors import EndUserNotFoundError, InvalidInputError, PermissionDeniedError, UnauthorizedError
+
+logger = logging.getLogger(__name__)
 
 TOUCH_INTERVAL_SECONDS = 60
 DEFAULT_USER = "DEFAULT-USER"
@@ -139,7 +142,12 @@ def _touch(dispatcher: Dispatcher, key_id: str) -> None:
         if last is not None and now - last < TOUCH_INTERVAL_SECONDS:
             return
         _touched[key_id] = now
-    dispatch.enqueue_touch_api_key(dispatcher, key_id=key_id, used_at=to_timestamp(utcnow()) or 0)
+    try:  # bookkeeping only: a broker that is down must not fail the request it rides on
+        dispatch.enqueue_touch_api_key(dispatcher, key_id=key_id, used_at=to_timestamp(utcnow()) or 0)
+    except Exception:
+        logger.warning("could not queue the key's last-used update key_id=%s", key_id)
+        with _touched_lock:
+            _touched.pop(key_id, None)  # the next request tries again
 
 
 def touch_api_key(session: Session, *, key_id: str, used_at: int) -> None:

@@ -39,7 +39,7 @@ def _run(principal, app_id, args, route):
 
 class DebugChatMessagesApi(Resource):
     @doc("Debug-run a chat app with a draft model config (editor+)", body=DebugChatMessageCreateSchema,
-         response=ChatMessageResultSchema, errors=(400, 401, 403, 404, 429))
+         response=ChatMessageResultSchema, errors=(400, 401, 403, 404, 429, 503))
     @console_login
     def post(self, principal, app_id):
         return _run(principal, app_id, json_body(_chat), "chat")
@@ -47,7 +47,7 @@ class DebugChatMessagesApi(Resource):
 
 class DebugCompletionMessagesApi(Resource):
     @doc("Debug-run a completion app with a draft model config (editor+)", body=DebugCompletionMessageCreateSchema,
-         response=ChatMessageResultSchema, errors=(400, 401, 403, 404, 429))
+         response=ChatMessageResultSchema, errors=(400, 401, 403, 404, 429, 503))
     @console_login
     def post(self, principal, app_id):
         return _run(principal, app_id, json_body(_completion), "completion")

@@ -26,7 +26,7 @@ def _respond(handle, response_mode):
 
 class ChatMessagesApi(Resource):
     @doc("Send a chat message (blocking JSON or SSE stream)", body=ChatMessageCreateSchema,
-         response=ChatMessageResultSchema, auth="app_key", errors=(400, 401, 403, 404, 429))
+         response=ChatMessageResultSchema, auth="app_key", errors=(400, 401, 403, 404, 429, 503))
     @app_key_required(user_from="json", user_required=True)
     def post(self, caller):
         args = json_body(_chat)
@@ -40,7 +40,7 @@ class ChatMessagesApi(Resource):
 
 class CompletionMessagesApi(Resource):
     @doc("Run a completion app (blocking JSON or SSE stream)", body=CompletionMessageCreateSchema,
-         response=ChatMessageResultSchema, auth="app_key", errors=(400, 401, 403, 429))
+         response=ChatMessageResultSchema, auth="app_key", errors=(400, 401, 403, 429, 503))
     @app_key_required(user_from="json", user_required=True)
     def post(self, caller):
         args = json_body(_completion)

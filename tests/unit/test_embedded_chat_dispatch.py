@@ -1,0 +1,74 @@
+"""A chat turn whose task cannot be queued: 503 before any stream starts, the message ends `error`, the slot is free.
+
+Embedded app (SQLite) over Flask's test client; the runtime's dispatcher is swapped for one whose broker refuses
+every publish. The model is the fake OpenAI-compatible server (the console validates it with a real call).
+"""
+
+import dataclasses
+import types
+
+import pytest
+from flask_migrate import upgrade
+
+from api.app import create_app
+from api.models.conversation import Message
+from api.services.dispatch import TaskName
+from tests.conftest import embedded_settings
+from tests.e2e.chat_support import Stack
+from tests.fakes.llm_server import start_llm_server
+from tests.helpers import Console, body
+
+
+class _BrokerDown:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, task_name: str, *args: object) -> None:
+        self.sent.append(str(task_name))
+        raise ConnectionRefusedError("broker unreachable")
+
+
+@pytest.fixture
+def llm():
+    server = start_llm_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = create_app(embedded_settings(tmp_path))
+    with app.app_context():
+        upgrade()
+    from api.controllers import auth
+
+    auth._setup_done = False
+    return app
+
+
+@pytest.mark.parametrize("response_mode", ["streaming", "blocking"])
+def test_a_turn_that_cannot_be_queued_is_a_503_and_leaves_nothing_pending(app, llm, response_mode):
+    client = app.test_client()
+    console = Console(client)
+    stack = Stack(types.SimpleNamespace(mode="embedded", base_url=""), client, console, console.setup_owner())
+    chat_app = stack.create_app(llm, model="queue-down")
+    stack.set_limits(chat_app, max_active_requests=1)
+    broker = _BrokerDown()
+    app.extensions["runtime"] = dataclasses.replace(app.extensions["runtime"], dispatcher=broker)
+    headers = {"Authorization": f"Bearer {chat_app.key}"}
+
+    answers = [client.post("/v1/chat-messages", headers=headers, json={
+        "query": "hello", "inputs": {}, "user": "u1", "response_mode": response_mode}) for _ in range(2)]
+
+    assert [a.status_code for a in answers] == [503, 503]  # the first one gave its active-request slot back
+    assert body(answers[0]) == {"code": "service_unavailable", "message": "The request could not be queued.",
+                                "status": 503}
+    assert answers[0].headers["Retry-After"] == "1"
+    # both turns were offered to the broker; so was the key's last-used update, whose failure is not the request's
+    assert broker.sent.count(TaskName.EXECUTE_CHAT_RUN) == 2
+    assert TaskName.TOUCH_API_KEY in broker.sent
+    with app.app_context():
+        from api.extensions.database import db
+
+        rows = db.session.query(Message.status, Message.error).all()
+    assert rows == [("error", "The request could not be queued.")] * 2
