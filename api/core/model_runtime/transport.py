@@ -29,6 +29,11 @@ from urllib3.exceptions import (
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 READ_SIZE = 65536
+# A reader that stops early (an SSE parser at `data: [DONE]`) leaves the body's last bytes unread: the chunked
+# terminator, maybe a final frame. Reading them, if they are small and arrive within DRAIN_SECONDS, keeps the connection
+# for the next request instead of paying a new TCP connection per model call.
+DRAIN_SECONDS = 0.05
+DRAIN_LIMIT = 65536
 
 
 class Urllib3Transport(httpx.BaseTransport):
@@ -66,23 +71,50 @@ class _ResponseStream(httpx.SyncByteStream):
 
     def __init__(self, response: urllib3.BaseHTTPResponse, request: httpx.Request) -> None:
         self._response, self._request, self._complete = response, request, False
+        self._reads: Iterator[bytes] | None = None
 
     def __iter__(self) -> Iterator[bytes]:
         response = self._response
+        if response.chunked and response.supports_chunked_reads():
+            self._reads = response.read_chunked(decode_content=False)
+        else:
+            self._reads = iter(lambda: response.read1(READ_SIZE, decode_content=False), b"")
         try:
-            if response.chunked and response.supports_chunked_reads():
-                yield from response.read_chunked(decode_content=False)
-            else:
-                while data := response.read1(READ_SIZE, decode_content=False):
-                    yield data
+            # Not `yield from`: a reader that stops early closes this generator, and that must not close urllib3's
+            # (it would drop the connection): `close` may still finish the body through `self._reads`.
+            for data in self._reads:  # noqa: UP028
+                yield data
         except Exception as exc:
             raise _httpx_error(exc, self._request) from exc
         self._complete = True
 
     def close(self) -> None:
-        if not self._complete:  # unread bytes would be read as the next response on a reused connection
-            self._response.close()
-        self._response.release_conn()
+        response = self._response
+        # unread bytes would be read as the next response on a reused connection: finish the body or drop it
+        if not self._complete and not self._drain():
+            if self._reads is not None and hasattr(self._reads, "close"):
+                self._reads.close()
+            response.close()
+        response.release_conn()
+
+    def _drain(self) -> bool:
+        """Read the rest of a body whose reader stopped short, if it is at most DRAIN_LIMIT bytes and has arrived
+        within DRAIN_SECONDS (a stream stopped mid-answer has not: it is dropped at once). True when the body was
+        read to its end, so its connection can be reused."""
+        response = self._response
+        sock = getattr(response.connection, "sock", None)
+        if self._reads is None or sock is None or (not response.chunked and response.length_remaining is None):
+            return False  # never read, or close-delimited (the connection ends with the body anyway)
+        try:
+            sock.settimeout(DRAIN_SECONDS)  # urllib3 sets the next request's own timeouts when it reuses it
+            read = 0
+            for data in self._reads:
+                read += len(data)
+                if read > DRAIN_LIMIT:
+                    return False
+        except Exception:
+            return False
+        return True
 
 
 def _httpx_error(exc: Exception, request: httpx.Request) -> Exception:

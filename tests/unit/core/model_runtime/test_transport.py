@@ -35,6 +35,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 RELEASE.wait(5)
             self.wfile.write(b"0\r\n\r\n")
+        elif self.path == "/sse-done":  # the answer, [DONE], then the terminator a moment later
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in (b"data: one\n\n", b"data: [DONE]\n\n"):
+                self.wfile.write(b"%x\r\n%b\r\n" % (len(part), part))
+                self.wfile.flush()
+            time.sleep(0.01)
+            self.wfile.write(b"0\r\n\r\n")
         elif self.path == "/close-delimited":
             self.send_response(200)
             self.send_header("Connection", "close")
@@ -112,6 +121,33 @@ def test_a_stream_closed_early_does_not_leave_its_bytes_for_the_next_request(ser
     assert again.text == "small"
     reused = client.get(_url(server, "/small"))
     assert reused.text == "small"
+
+
+def _read_until_done(client: httpx.Client, url: str) -> list[bytes]:
+    lines = []
+    with client.stream("GET", url) as response:
+        for line in response.iter_lines():
+            if line == "data: [DONE]":
+                break  # what an SSE parser does: it never reads the body's terminator
+            if line:
+                lines.append(line)
+    return lines
+
+
+def test_a_stream_left_at_its_done_frame_keeps_its_connection(server, client):
+    for _ in range(3):
+        assert _read_until_done(client, _url(server, "/sse-done")) == ["data: one"]
+    assert client.get(_url(server, "/small")).text == "small"
+    assert len(server.peers) == 1  # type: ignore[attr-defined]
+
+
+def test_a_stream_stopped_mid_answer_is_dropped_without_waiting_for_the_rest(server, client):
+    started = time.monotonic()
+    with client.stream("GET", _url(server, "/chunked")) as response:
+        assert next(response.iter_bytes()) == b"data: one\n\n"  # the server holds the rest until released
+    assert time.monotonic() - started < 2  # not the 5 s the server would hold it
+    assert client.get(_url(server, "/small")).text == "small"
+    assert len(server.peers) == 2  # type: ignore[attr-defined]  # the stopped stream's connection was not reused
 
 
 def test_complete_responses_reuse_their_connection(server, client):
