@@ -2,7 +2,9 @@
 
 import sys
 
-from api.app import create_app, startup_checks
+from celery.signals import worker_ready
+
+from api.app import create_app, freeze_startup_heap, startup_checks
 from api.config import ConfigError, load_settings
 
 try:
@@ -14,3 +16,8 @@ except ConfigError as exc:
 app = create_app(_settings)
 startup_checks(app)
 celery = app.extensions["celery"]
+
+
+@worker_ready.connect
+def _freeze_heap(**_kwargs: object) -> None:
+    freeze_startup_heap()  # once the worker has imported its tasks and connected

@@ -2,7 +2,7 @@
 
 import sys
 
-from api.app import create_app, start_background, startup_checks
+from api.app import create_app, freeze_startup_heap, start_background, startup_checks
 from api.config import ConfigError, load_settings
 
 try:
@@ -14,3 +14,4 @@ except ConfigError as exc:
 app = create_app(_settings)
 startup_checks(app)
 start_background(app)
+freeze_startup_heap()
