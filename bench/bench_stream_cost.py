@@ -6,7 +6,8 @@
 The servers are bench_chat's (distributed: gunicorn + Celery workers started as the image starts them, on a scratch
 PostgreSQL database and a Redis db of their own; embedded: one gunicorn process). The model is bench/mock_llm.py
 streaming `--tokens` tokens with no delay, so the run measures what the servers spend per relayed event: the
-worker reading the model's chunk, building and publishing the event; the API receiving and writing it. The baseline
+worker reading the model's chunk, building and publishing the event; the API receiving and writing it (with
+`--tokens 3`, the per-stream figure is what one short chat turn costs each process). The baseline
 beside it is the mock model's own CPU per token (what serving the same stream directly costs). It PRINTS figures
 and asserts nothing.
 """
@@ -59,7 +60,8 @@ def main() -> int:
     if not tokens:
         return 1
     for name, seconds in (*spent.items(), ("server", sum(spent.values()))):
-        print(f"  {name:<7} CPU {seconds:6.2f} s = {seconds / tokens * 1e6:7.1f} µs per token")
+        print(f"  {name:<7} CPU {seconds:6.2f} s = {seconds / tokens * 1e6:7.1f} µs per token, "
+              f"{seconds / len(ok) * 1e3:6.2f} ms per stream")
     print(f"  baseline: the mock model serving them, CPU {mock_spent:6.2f} s = {mock_spent / tokens * 1e6:7.1f} µs "
           "per token")
     return 0
