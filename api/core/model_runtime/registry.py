@@ -28,7 +28,13 @@ from api.core.model_runtime.providers.openai_compatible import (
     compatible_endpoint,
     openai_endpoint,
 )
-from api.core.model_runtime.schemas import credential_problem, provider_schema, provider_schemas, secret_variables
+from api.core.model_runtime.schemas import (
+    credential_problem,
+    provider_schema,
+    provider_schemas,
+    secret_variables,
+    supports_model_type,
+)
 from api.core.model_runtime.transport import Urllib3Transport
 
 __all__ = ["PROVIDERS", "close_clients", "get_embedding", "get_llm", "get_rerank", "normalise_provider",
@@ -53,7 +59,7 @@ def _provider(provider: str, model_type: str) -> str:
     name = normalise_provider(provider)
     if name not in PROVIDERS:
         raise ProviderNotSupportedError(f"Unknown model provider: {provider}")
-    if model_type not in provider_schema(name)["supported_model_types"]:
+    if not supports_model_type(name, model_type):
         raise ProviderNotSupportedError(f"[{name}] Error: model type {model_type} is not supported")
     return name
 

@@ -122,6 +122,11 @@ def provider_schema(provider: str) -> dict[str, Any]:
     return {"provider": provider, **schema, "label": _label(schema["label"]), "models": predefined_models(provider)}
 
 
+def supports_model_type(provider: str, model_type: str) -> bool:
+    """Whether the (normalised) provider offers `model_type`; no copy (on every model call's path)."""
+    return model_type in _SCHEMAS[provider]["supported_model_types"]
+
+
 def credential_fields(provider: str) -> list[dict[str, Any]]:
     schema = _SCHEMAS[provider]
     form = schema["provider_credential_schema"] or schema["model_credential_schema"]
