@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 
 from api.config import Settings, load_settings
 
@@ -32,6 +33,20 @@ def services_or_skip() -> tuple[str, str]:
 def embedded_settings(storage_dir: Path, **env: str) -> Settings:
     return load_settings({"STORAGE_DIR": str(storage_dir), "SECRET_KEY": TEST_SECRET, "LOG_LEVEL": "warning",
                           "LOG_FORMAT": "text", **env})
+
+
+def embedded_app(storage_dir: Path, **env: str) -> Flask:
+    """An embedded-mode app on a migrated SQLite database under `storage_dir`, not yet set up (no owner)."""
+    from flask_migrate import upgrade
+
+    from api.app import create_app
+    from api.controllers import auth
+
+    app = create_app(embedded_settings(storage_dir, **env))
+    with app.app_context():
+        upgrade()
+    auth._setup_done = False
+    return app
 
 
 def distributed_settings(storage_dir: Path, database_url: str, redis_url: str, **env: str) -> Settings:

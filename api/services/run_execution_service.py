@@ -90,12 +90,8 @@ _MESSAGES = Message.__table__
 # worker's CPU per chat turn.
 _CLAIM = (sa.update(_MESSAGES).where(_MESSAGES.c.id == sa.bindparam("claim_id"), _MESSAGES.c.status == "pending")
           .values(status="running").returning(*_MESSAGES.c))
-_FINISH_COLUMNS = ("answer", "status", "error", "model_provider", "model_id", "message", "message_tokens",
-                   "answer_tokens", "message_unit_price", "message_price_unit", "answer_unit_price",
-                   "answer_price_unit", "total_price", "currency", "provider_response_latency", "message_metadata",
-                   "updated_at")
-_FINISH = (sa.update(_MESSAGES).where(_MESSAGES.c.id == sa.bindparam("finish_id"))
-           .values({name: sa.bindparam(f"v_{name}", type_=_MESSAGES.c[name].type) for name in _FINISH_COLUMNS}))
+# No .values(): the SET clause is the columns named by the parameters (always the same set, so compiled once).
+_FINISH = sa.update(_MESSAGES).where(_MESSAGES.c.id == sa.bindparam("finish_id"))
 
 
 def _claim(session: Session, message_id: str) -> Message | None:
@@ -259,15 +255,14 @@ def _generate(session: Session, runtime: Runtime, message: Message, publisher: _
     message.message_metadata = {**(message.message_metadata or {}), **metadata}
     # The API may have marked the row failed meanwhile (its relay lost Redis): the finished answer wins.
     session.execute(_FINISH, {
-        "finish_id": message.id, "v_answer": finished.answer, "v_status": status, "v_error": None,
-        "v_model_provider": answered.provider, "v_model_id": answered.name,
-        "v_message": [{"role": m.role, "text": m.content} for m in messages],
-        "v_message_tokens": usage.prompt_tokens, "v_answer_tokens": usage.completion_tokens,
-        "v_message_unit_price": usage.prompt_unit_price, "v_message_price_unit": usage.prompt_price_unit,
-        "v_answer_unit_price": usage.completion_unit_price, "v_answer_price_unit": usage.completion_price_unit,
-        "v_total_price": usage.total_price, "v_currency": usage.currency,
-        "v_provider_response_latency": usage.latency, "v_message_metadata": message.message_metadata,
-        "v_updated_at": utcnow()})
+        "finish_id": message.id, "answer": finished.answer, "status": status, "error": None,
+        "model_provider": answered.provider, "model_id": answered.name,
+        "message": [{"role": m.role, "text": m.content} for m in messages],
+        "message_tokens": usage.prompt_tokens, "answer_tokens": usage.completion_tokens,
+        "message_unit_price": usage.prompt_unit_price, "message_price_unit": usage.prompt_price_unit,
+        "answer_unit_price": usage.completion_unit_price, "answer_price_unit": usage.completion_price_unit,
+        "total_price": usage.total_price, "currency": usage.currency, "provider_response_latency": usage.latency,
+        "message_metadata": message.message_metadata, "updated_at": utcnow()})
     session.commit()
     publisher.event("message_end", id=message.id, metadata=metadata, files=None)
     return status

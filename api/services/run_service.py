@@ -47,6 +47,7 @@ from api.services.service_auth_service import AppSnapshot
 
 logger = logging.getLogger(__name__)
 STOP_TTL = 600
+_NOT_QUEUED = "The request could not be queued."
 
 
 @dataclass(frozen=True)
@@ -163,9 +164,6 @@ def start_chat_run(session: Session, *, runtime: Runtime, snapshot: AppSnapshot,
         release(handle, runtime)
         raise ServiceUnavailableError(_NOT_QUEUED) from None
     return handle
-
-
-_NOT_QUEUED = "The request could not be queued."
 
 
 # Built once: per request only the parameters change (no statement construction on the hot path).

@@ -1,22 +1,14 @@
 """The app in embedded mode (SQLite, in-process ports) with no external services."""
 
 import pytest
-from flask_migrate import upgrade
 
-from api.app import create_app
-from tests.conftest import embedded_settings
+from tests.conftest import embedded_app
 from tests.helpers import Console, bearer, body
 
 
 @pytest.fixture
 def app(tmp_path):
-    app = create_app(embedded_settings(tmp_path, CONSOLE_CORS_ALLOW_ORIGINS="https://console.example.com"))
-    with app.app_context():
-        upgrade()
-    from api.controllers import auth
-
-    auth._setup_done = False
-    return app
+    return embedded_app(tmp_path, CONSOLE_CORS_ALLOW_ORIGINS="https://console.example.com")
 
 
 @pytest.fixture

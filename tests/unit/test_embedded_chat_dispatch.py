@@ -8,12 +8,10 @@ import dataclasses
 import types
 
 import pytest
-from flask_migrate import upgrade
 
-from api.app import create_app
 from api.models.conversation import Message
 from api.services.dispatch import TaskName
-from tests.conftest import embedded_settings
+from tests.conftest import embedded_app
 from tests.e2e.chat_support import Stack
 from tests.fakes.llm_server import start_llm_server
 from tests.helpers import Console, body
@@ -37,13 +35,7 @@ def llm():
 
 @pytest.fixture
 def app(tmp_path):
-    app = create_app(embedded_settings(tmp_path))
-    with app.app_context():
-        upgrade()
-    from api.controllers import auth
-
-    auth._setup_done = False
-    return app
+    return embedded_app(tmp_path)
 
 
 @pytest.mark.parametrize("response_mode", ["streaming", "blocking"])

@@ -7,22 +7,14 @@ import io
 import time
 
 import pytest
-from flask_migrate import upgrade
 
-from api.app import create_app
-from tests.conftest import embedded_settings
+from tests.conftest import embedded_app
 from tests.helpers import Console, bearer, body
 
 
 @pytest.fixture
 def client(tmp_path):
-    app = create_app(embedded_settings(tmp_path, UPLOAD_FILE_SIZE_LIMIT="1"))
-    with app.app_context():
-        upgrade()
-    from api.controllers import auth
-
-    auth._setup_done = False
-    return app.test_client()
+    return embedded_app(tmp_path, UPLOAD_FILE_SIZE_LIMIT="1").test_client()
 
 
 def _wait_completed(client, key, dataset_id: str, batch: str) -> dict:

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from flask_migrate import upgrade
 
-from api.app import create_app
-from tests.conftest import embedded_settings
+from tests.conftest import embedded_app
 from tests.helpers import Console, bearer, body
 
 
 @pytest.fixture
 def client(tmp_path):
-    app = create_app(embedded_settings(tmp_path))
-    with app.app_context():
-        upgrade()
-    from api.controllers import auth
-
-    auth._setup_done = False
-    return app.test_client()
+    return embedded_app(tmp_path).test_client()
 
 
 def test_embedded_tags_bind_filter_and_follow_deletion(client):

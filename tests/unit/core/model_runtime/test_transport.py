@@ -7,7 +7,7 @@ import gzip
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -26,24 +26,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.peers.add(self.client_address)  # type: ignore[attr-defined]
-        if self.path == "/chunked":
-            self.send_response(200)
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            for part in (b"data: one\n\n", b"data: two\n\n"):
-                self.wfile.write(b"%x\r\n%b\r\n" % (len(part), part))
-                self.wfile.flush()
-                RELEASE.wait(5)
-            self.wfile.write(b"0\r\n\r\n")
+        if self.path == "/chunked":  # each part held until the test releases it
+            self._chunked((b"data: one\n\n", b"data: two\n\n"), lambda: RELEASE.wait(5))
         elif self.path == "/sse-done":  # the answer, [DONE], then the terminator a moment later
-            self.send_response(200)
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            for part in (b"data: one\n\n", b"data: [DONE]\n\n"):
-                self.wfile.write(b"%x\r\n%b\r\n" % (len(part), part))
-                self.wfile.flush()
-            time.sleep(0.01)
-            self.wfile.write(b"0\r\n\r\n")
+            self._chunked((b"data: one\n\n", b"data: [DONE]\n\n"), lambda: None, end_after=0.01)
         elif self.path == "/close-delimited":
             self.send_response(200)
             self.send_header("Connection", "close")
@@ -72,6 +58,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+
+    def _chunked(self, parts: tuple[bytes, ...], after_each: Callable[[], object], end_after: float = 0.0) -> None:
+        """`parts` as one HTTP chunk each, flushed one by one, then the terminator `end_after` seconds later."""
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for part in parts:
+            self.wfile.write(b"%x\r\n%b\r\n" % (len(part), part))
+            self.wfile.flush()
+            after_each()
+        time.sleep(end_after)
+        self.wfile.write(b"0\r\n\r\n")
 
 
 @pytest.fixture
