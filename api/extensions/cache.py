@@ -16,6 +16,7 @@ from typing import Any
 
 from api.core.ports import Broadcaster
 from api.extensions.redis_keys import CACHE_INVALIDATION_CHANNEL
+from api.libs.single_flight import SingleFlight
 
 MISSING = object()
 
@@ -29,6 +30,7 @@ class InvalidatingCache:
         self._lock = threading.Lock()
         self._listening_pid: int | None = None
         self._generation = 0  # bumped by every eviction: a load that raced one is not cached
+        self._loads = SingleFlight()
 
     def _ensure_listening(self) -> None:
         # Started lazily so that each forked gunicorn worker runs its own listener thread.
@@ -58,12 +60,20 @@ class InvalidatingCache:
         return entry[0]
 
     def get_or_load(self, key: str, loader: Callable[[], Any]) -> Any:
+        """The cached value, or `loader()`'s (cached unless an eviction raced the load). Concurrent misses of one
+        key run the loader once: the others wait for it and take what it cached (SingleFlight)."""
         value = self.get(key)
-        if value is MISSING:
+        if value is not MISSING or self._ttl <= 0:
+            return loader() if value is MISSING else value
+        with self._loads.turn(key) as first:
+            if not first:
+                value = self.get(key)
+                if value is not MISSING:
+                    return value
             generation = self._generation
             value = loader()
             with self._lock:
-                if generation == self._generation and self._ttl > 0:
+                if generation == self._generation:
                     if len(self._data) >= self._max:
                         self._data.clear()
                     self._data[key] = (value, time.monotonic() + self._ttl)

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, current_app
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from api.config import Settings
 from api.models.base import Base
@@ -77,13 +77,35 @@ def session_factory() -> Callable[[], AbstractContextManager[Session]]:
     return scope
 
 
-def commit_without_flush_wait(session: Session) -> None:
-    """Commit without waiting for the WAL to reach disk (PostgreSQL: `synchronous_commit = off` for this one
-    transaction; SQLite: a plain commit).
+_AUTOCOMMIT = "openify.autocommit"
 
-    Atomicity and ordering are unchanged; only a database crash within ~0.6 s can lose the transaction. Used for
-    rows whose loss costs nothing beyond the crash itself: a run's pending message and its claim (the stream fails
-    either way and the reaper expires leftovers). Never for results: answers use a plain commit."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
-    session.commit()
+
+def autocommit_statements(session: Session) -> bool:
+    """PostgreSQL: until the session's next commit or rollback, every statement is its own transaction, with no
+    BEGIN and COMMIT round trips. Each of those is a network round trip to the server: a turn's pending message
+    written as BEGIN + INSERTs + COMMIT took five of them, and one when it is a single statement.
+
+    For hot paths made of reads and single-statement (self-contained) writes. Call it before the session's first
+    statement; it is a no-op, returning False, when the session is already in a transaction, is bound to a
+    connection (it then joins that connection's transaction) or is on SQLite (in process: a transaction costs no
+    round trip there).
+
+    The driver's own autocommit switch is used (psycopg2 sends nothing for it) and switched back when the pool
+    takes the connection back (`_end_autocommit`). SQLAlchemy's AUTOCOMMIT isolation level would do the same but
+    restore the level with a `SET default_transaction_isolation` statement: one more round trip each time."""
+    if isinstance(session, scoped_session):
+        session = session()
+    bind = session.get_bind()
+    # A session bound to a Connection joins that connection's transaction (as tests' rollback fixtures do).
+    if bind.dialect.name != "postgresql" or not isinstance(bind, sa.Engine) or session.in_transaction():
+        return False
+    pooled = session.connection().connection
+    pooled.info[_AUTOCOMMIT] = True
+    pooled.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+    return True
+
+
+@sa.event.listens_for(sa.pool.Pool, "checkin")
+def _end_autocommit(dbapi_connection: Any, record: Any) -> None:
+    if record is not None and record.info.pop(_AUTOCOMMIT, False) and dbapi_connection is not None:
+        dbapi_connection.autocommit = False

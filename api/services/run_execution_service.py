@@ -27,7 +27,7 @@ from api.core.model_runtime.errors import InvokeAuthorizationError, InvokeError,
 from api.core.model_runtime.resilience import CircuitBreaker, RetryPolicy
 from api.core.streaming import CLAIMED, HEARTBEAT
 from api.extensions import redis_keys
-from api.extensions.database import commit_without_flush_wait
+from api.extensions.database import autocommit_statements
 from api.extensions.runtime import Runtime
 from api.libs import sse
 from api.libs.clock import to_timestamp, utcnow
@@ -96,9 +96,11 @@ _FINISH = sa.update(_MESSAGES).where(_MESSAGES.c.id == sa.bindparam("finish_id")
 
 def _claim(session: Session, message_id: str) -> Message | None:
     """pending → running in one round trip: the conditional UPDATE hands back the claimed row (PostgreSQL,
-    SQLite >= 3.35). The result is a detached snapshot: every later write is an explicit UPDATE."""
+    SQLite >= 3.35), committed on its own (no BEGIN/COMMIT round trips). The result is a detached snapshot:
+    every later write is an explicit UPDATE."""
+    autocommit_statements(session)
     row = session.execute(_CLAIM, {"claim_id": message_id}).first()
-    commit_without_flush_wait(session)
+    session.commit()
     return Message(**row._mapping) if row is not None else None
 
 
@@ -254,6 +256,7 @@ def _generate(session: Session, runtime: Runtime, message: Message, publisher: _
     status = "stopped" if finished.stopped else "normal"
     message.message_metadata = {**(message.message_metadata or {}), **metadata}
     # The API may have marked the row failed meanwhile (its relay lost Redis): the finished answer wins.
+    autocommit_statements(session)  # one statement: one round trip
     session.execute(_FINISH, {
         "finish_id": message.id, "answer": finished.answer, "status": status, "error": None,
         "model_provider": answered.provider, "model_id": answered.name,

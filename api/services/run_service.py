@@ -27,7 +27,7 @@ from api.core.chat.prompt import conversation_name
 from api.core.ports import Subscription
 from api.core.streaming import RelayFailure, RelayTimeouts, relay
 from api.extensions import redis_keys
-from api.extensions.database import commit_without_flush_wait, session_factory
+from api.extensions.database import autocommit_statements, session_factory
 from api.extensions.runtime import Runtime
 from api.libs.clock import to_timestamp, utcnow
 from api.libs.sse import RawEvent
@@ -129,6 +129,8 @@ def start_chat_run(session: Session, *, runtime: Runtime, snapshot: AppSnapshot,
     """
     _check_mode(snapshot, route)
     config = _model_config(snapshot, model_config_override)
+    # PostgreSQL and no files: reads without BEGIN/COMMIT, and the turn written as ONE statement (see _persist).
+    one_statement = not files and autocommit_statements(session)
     conversation = _conversation(session, snapshot, caller, conversation_id) if route == "chat" else None
     try:
         clean_inputs = conversation.inputs if conversation is not None else validate_inputs(
@@ -145,7 +147,8 @@ def start_chat_run(session: Session, *, runtime: Runtime, snapshot: AppSnapshot,
         # orphan pending message.
         subscription = runtime.broadcaster.topic(redis_keys.run_topic(task_id)).subscribe()
         handle = _persist(session, snapshot, caller, config, conversation, clean_inputs, query, specs,
-                          invoke_from, auto_generate_name, model_config_override is not None, task_id)
+                          invoke_from, auto_generate_name, model_config_override is not None, task_id,
+                          one_statement)
     except BaseException:
         if subscription is not None:
             subscription.close()
@@ -166,51 +169,82 @@ def start_chat_run(session: Session, *, runtime: Runtime, snapshot: AppSnapshot,
     return handle
 
 
+def _insert(table: sa.Table, prefix: str, given: tuple[str, ...]) -> tuple[sa.Insert, dict[str, Any]]:
+    """An INSERT of the `given` columns and of every column with a default, all as parameters named prefix+column
+    (so that it also works inside a WITH, where SQLAlchemy cannot apply Python-side defaults), and the defaults."""
+    defaults = {c.name: c.default.arg for c in table.columns if c.default is not None and c.default.is_scalar}
+    names = sorted({*given, *defaults})
+    statement = sa.insert(table).values({n: sa.bindparam(prefix + n, type_=table.c[n].type) for n in names})
+    return statement, {prefix + n: v for n, v in defaults.items()}
+
+
+def _params(prefix: str, defaults: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    return {**defaults, **{prefix + key: value for key, value in values.items()}}
+
+
+_CONVERSATIONS, _MESSAGES = Conversation.__table__, Message.__table__
 # Built once: per request only the parameters change (no statement construction on the hot path).
-_INSERT_CONVERSATION = sa.insert(Conversation.__table__)
-_INSERT_MESSAGE = sa.insert(Message.__table__)
+_NEW_CONVERSATION, _CONVERSATION_DEFAULTS = _insert(_CONVERSATIONS, "c_", (
+    "id", "app_id", "mode", "name", "inputs", "model_provider", "model_id", "introduction", "status", "invoke_from",
+    "from_source", "from_end_user_id", "from_account_id", "override_model_configs", "dialogue_count", "created_at",
+    "updated_at"))
+_NEXT_TURN = (sa.update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == sa.bindparam("m_conversation_id"))
+              .values(dialogue_count=_CONVERSATIONS.c.dialogue_count + 1, updated_at=sa.bindparam("m_updated_at")))
+_NEW_MESSAGE, _MESSAGE_DEFAULTS = _insert(_MESSAGES, "m_", (
+    "id", "app_id", "conversation_id", "inputs", "query", "model_provider", "model_id", "status", "invoke_from",
+    "from_source", "from_end_user_id", "from_account_id", "app_mode", "task_id", "message_metadata",
+    "override_model_configs", "app_model_config_id", "created_at", "updated_at"))
+# PostgreSQL: the conversation's write as a data-modifying WITH of the message's INSERT: one atomic statement.
+_FIRST_TURN_AT_ONCE = _NEW_MESSAGE.add_cte(_NEW_CONVERSATION.cte("new_conversation"))
+_NEXT_TURN_AT_ONCE = _NEW_MESSAGE.add_cte(_NEXT_TURN.cte("next_turn"))
 
 
 def _persist(session: Session, snapshot: AppSnapshot, caller: Caller, config: dict[str, Any],
              conversation: Conversation | None, inputs: dict[str, Any], query: str,
              specs: list[file_service.MessageFileSpec], invoke_from: str, auto_generate_name: bool,
-             is_override: bool, task_id: str) -> RunHandle:
-    # Core INSERTs with ids chosen here: one round trip per row and no unit-of-work bookkeeping on the hot path.
+             is_override: bool, task_id: str, one_statement: bool) -> RunHandle:
+    """Write the turn: the conversation (new: INSERT; existing: its dialogue count), the pending message and its
+    files. `one_statement` (PostgreSQL in autocommit, no files): all of it in one statement and one round trip;
+    otherwise one statement per table in one transaction."""
     from_source = "api" if caller.end_user_id else "console"
     model = config["model"]
     now = utcnow()
     override = config if is_override else None
+    params: dict[str, Any] = {}
     if conversation is None:
         conversation_id, dialogue_count = uuid7_str(), 1
-        session.execute(_INSERT_CONVERSATION, {
+        params.update(_params("c_", _CONVERSATION_DEFAULTS, {
             "id": conversation_id, "app_id": snapshot.id, "mode": snapshot.mode,
             "name": conversation_name(query) if snapshot.mode != "completion" else "", "inputs": inputs,
             "model_provider": model["provider"], "model_id": model["name"],
             "introduction": config.get("opening_statement") or "", "status": "normal", "invoke_from": invoke_from,
             "from_source": from_source, "from_end_user_id": caller.end_user_id,
             "from_account_id": caller.account_id, "override_model_configs": override, "dialogue_count": 1,
-            "created_at": now, "updated_at": now})
+            "created_at": now, "updated_at": now}))
     else:
         conversation_id, dialogue_count = conversation.id, conversation.dialogue_count + 1
-        session.execute(sa.update(Conversation.__table__).where(Conversation.__table__.c.id == conversation_id)
-                        .values(dialogue_count=Conversation.__table__.c.dialogue_count + 1, updated_at=now))
     message_id = uuid7_str()
     metadata = {"auto_generate_name": auto_generate_name and dialogue_count == 1}
-    session.execute(_INSERT_MESSAGE, {
+    params.update(_params("m_", _MESSAGE_DEFAULTS, {
         "id": message_id, "app_id": snapshot.id, "conversation_id": conversation_id, "inputs": inputs,
         "query": query, "model_provider": model["provider"], "model_id": model["name"], "status": "pending",
         "invoke_from": invoke_from, "from_source": from_source, "from_end_user_id": caller.end_user_id,
         "from_account_id": caller.account_id, "app_mode": snapshot.mode, "task_id": task_id,
         "message_metadata": metadata, "override_model_configs": override,
         "app_model_config_id": None if is_override else snapshot.model_config_id, "created_at": now,
-        "updated_at": now})
-    if specs:
-        session.execute(sa.insert(MessageFile.__table__), [
-            {"id": uuid7_str(), "message_id": message_id, "type": spec.type, "transfer_method": spec.transfer_method,
-             "url": spec.url, "upload_file_id": spec.upload_file_id, "belongs_to": "user",
-             "created_by_role": "end_user" if caller.end_user_id else "account",
-             "created_by": caller.end_user_id or caller.account_id or "", "created_at": now} for spec in specs])
-    commit_without_flush_wait(session)
+        "updated_at": now}))
+    if one_statement and not specs:
+        session.execute(_FIRST_TURN_AT_ONCE if conversation is None else _NEXT_TURN_AT_ONCE, params)
+    else:
+        session.execute(_NEW_CONVERSATION if conversation is None else _NEXT_TURN, params)
+        session.execute(_NEW_MESSAGE, params)
+        if specs:
+            session.execute(sa.insert(MessageFile.__table__), [
+                {"id": uuid7_str(), "message_id": message_id, "type": spec.type,
+                 "transfer_method": spec.transfer_method, "url": spec.url, "upload_file_id": spec.upload_file_id,
+                 "belongs_to": "user", "created_by_role": "end_user" if caller.end_user_id else "account",
+                 "created_by": caller.end_user_id or caller.account_id or "", "created_at": now} for spec in specs])
+    session.commit()
     created_at = to_timestamp(now) or 0
     envelope = {"conversation_id": conversation_id, "message_id": message_id, "created_at": created_at}
     if snapshot.mode == AppMode.COMPLETION:

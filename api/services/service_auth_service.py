@@ -22,6 +22,7 @@ from api.extensions import redis_keys
 from api.extensions.cache import InvalidatingCache
 from api.libs import secret_tokens
 from api.libs.clock import to_timestamp, utcnow
+from api.libs.single_flight import SingleFlight
 from api.models.account import Account, Tenant
 from api.models.app import ApiToken, App, AppModelConfig, EndUser, Site
 from api.models.enums import ApiTokenType, TenantStatus
@@ -176,6 +177,7 @@ class EndUserRef:
 _END_USER_CACHE_MAX = 20_000
 _end_users: dict[tuple[str, str], EndUserRef] = {}
 _end_users_lock = threading.Lock()
+_end_user_loads = SingleFlight()
 
 
 def _end_user_ref(row: EndUser) -> EndUserRef:
@@ -201,6 +203,12 @@ def get_or_create_end_user(session: Session, *, snapshot: AppSnapshot, user: str
     cached = _end_users.get(cache_key)
     if cached is not None:
         return cached
+    with _end_user_loads.turn(cache_key) as first:  # concurrent first requests of one user: one lookup
+        cached = None if first else _end_users.get(cache_key)
+        return cached or _load_end_user(session, snapshot, user, cache_key)
+
+
+def _load_end_user(session: Session, snapshot: AppSnapshot, user: str, cache_key: tuple[str, str]) -> EndUserRef:
     cond = (EndUser.app_id == snapshot.id, EndUser.session_id == user, EndUser.type == "service-api")
     end_user = session.scalar(sa.select(EndUser).where(*cond))
     if end_user is None:

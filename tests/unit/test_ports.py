@@ -55,6 +55,67 @@ def test_invalidating_cache_does_not_store_a_load_that_raced_an_invalidation():
     assert cache.get("k") is MISSING
 
 
+def _concurrently(n, fn):
+    results, threads = [None] * n, []
+    for index in range(n):
+        def run(index=index):
+            results[index] = fn()
+        threads.append(threading.Thread(target=run))
+    for thread in threads:
+        thread.start()
+    return threads, results
+
+
+def test_concurrent_misses_of_one_key_run_the_loader_once():
+    cache = InvalidatingCache(LocalBroadcaster(), 60)
+    calls, release = [], threading.Event()
+
+    def loader():
+        calls.append(1)
+        release.wait(5)
+        return "snapshot"
+
+    threads, results = _concurrently(10, lambda: cache.get_or_load("app", loader))
+    while not calls:
+        threading.Event().wait(0.005)
+    threading.Event().wait(0.05)  # the other nine are waiting on the first load now
+    release.set()
+    for thread in threads:
+        thread.join(5)
+
+    assert results == ["snapshot"] * 10
+    assert len(calls) == 1
+
+
+def test_when_the_first_load_fails_or_is_not_stored_the_waiters_load_themselves():
+    cache = InvalidatingCache(LocalBroadcaster(), 60)
+    started, release, calls = threading.Event(), threading.Event(), []
+
+    def failing():
+        started.set()
+        release.wait(5)
+        raise RuntimeError("database went away")
+
+    def leader():
+        try:
+            cache.get_or_load("k", failing)
+        except RuntimeError:
+            return "failed"
+
+    threads, results = _concurrently(1, leader)
+    assert started.wait(5)
+    followers, values = _concurrently(3, lambda: cache.get_or_load("k", lambda: calls.append(1) or "fresh"))
+    threading.Event().wait(0.05)
+    assert calls == []  # still waiting for the first load
+    release.set()
+    for thread in (*threads, *followers):
+        thread.join(5)
+
+    assert results == ["failed"]
+    assert values == ["fresh"] * 3
+    assert 1 <= len(calls) <= 3
+
+
 def test_redact_removes_keys_tokens_and_hashes():
     line = ("key app-AbCdEfGhIjKlMnOpQrStUvWx dataset-AbCdEfGhIjKlMnOpQrStUvWx jwt eyJhbGc.eyJzdWIi.sig "
             "hash $argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA password=hunter2 " + "ab" * 64)
