@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 import threading
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -37,10 +35,10 @@ from api.models.enums import AppMode
 from api.models.file import UploadFile
 from api.services import dispatch, provider_service, retrieval_service
 from api.services.errors import ProviderNotInitializeError, ServiceError
+from api.services.run_monitor import RunMonitor
 
 logger = logging.getLogger(__name__)
 HISTORY_LIMIT = 50
-STOP_POLL_SECONDS = 0.1  # how often a streaming run reads its stop flag (at chunk boundaries)
 _breaker = CircuitBreaker()
 _retry = RetryPolicy()
 
@@ -63,26 +61,6 @@ class _Publisher:
         self.raw(body)
         if name in ("message_end", "error"):
             self.terminal_sent = True
-
-
-class _Heartbeat(threading.Thread):
-    def __init__(self, publisher: _Publisher, interval: float) -> None:
-        super().__init__(daemon=True, name="run-heartbeat")
-        self._publisher, self._interval, self._done = publisher, interval, threading.Event()
-
-    def run(self) -> None:
-        try:  # off the generating thread: the first token need not wait for this publish
-            self._publisher.raw({"event": CLAIMED})
-        except Exception:
-            logger.warning("claimed publish failed")
-        while not self._done.wait(self._interval):
-            try:
-                self._publisher.raw({"event": HEARTBEAT})
-            except Exception:
-                logger.warning("heartbeat publish failed")
-
-    def stop(self) -> None:
-        self._done.set()
 
 
 _MESSAGES = Message.__table__
@@ -201,11 +179,12 @@ def execute_chat_run(session: Session, *, runtime: Runtime, message_id: str, tas
     if message.app_mode == AppMode.COMPLETION:
         envelope.pop("conversation_id")
     publisher = _Publisher(runtime, task_id, envelope)
-    heartbeat = _Heartbeat(publisher, runtime.settings.run_heartbeat_interval)
-    heartbeat.start()
+    publisher.raw({"event": CLAIMED})  # queued, not awaited (as every event)
+    stopped = _monitor.watch(task_id, counters=runtime.counters, beat=lambda: publisher.raw({"event": HEARTBEAT}),
+                             interval=runtime.settings.run_heartbeat_interval)
     status = "error"
     try:
-        status = _generate(session, runtime, message, publisher, task_id, hints)
+        status = _generate(session, runtime, message, publisher, task_id, hints, stopped)
     except Exception as exc:  # every failure ends the stream with an error event and an error row
         code, http_status, text = _error_fields(exc)
         if http_status == 500:
@@ -218,7 +197,7 @@ def execute_chat_run(session: Session, *, runtime: Runtime, message_id: str, tas
         session.commit()
         publisher.event("error", code=code, status=http_status, message=text)
     finally:
-        heartbeat.stop()
+        _monitor.unwatch(task_id)
         if not publisher.terminal_sent:
             publisher.event("error", code="internal_server_error", status=500, message="Internal Server Error")
     if status == "normal" and (message.message_metadata or {}).get("auto_generate_name"):
@@ -227,7 +206,7 @@ def execute_chat_run(session: Session, *, runtime: Runtime, message_id: str, tas
 
 
 def _generate(session: Session, runtime: Runtime, message: Message, publisher: _Publisher, task_id: str,
-              hints: dict[str, bool] | None) -> str:
+              hints: dict[str, bool] | None, stopped: threading.Event) -> str:
     config = _config(session, runtime, message)
     tenant_id = _tenant_of(session, message)
     targets = _targets(session, runtime, tenant_id, config["model"])
@@ -237,7 +216,6 @@ def _generate(session: Session, runtime: Runtime, message: Message, publisher: _
     messages = _prompt(session, runtime, message, config, targets[0], context=knowledge.context, hints=hints)
     session.commit()  # hand the pooled connection back while the model streams
     finished: pipeline.Finished | None = None
-    stopped = _stop_watch.watch(runtime.counters, task_id)
     try:
         for item in pipeline.generate(targets, messages, should_stop=stopped.is_set, retry=_retry, breaker=_breaker):
             if isinstance(item, pipeline.Delta):
@@ -245,7 +223,6 @@ def _generate(session: Session, runtime: Runtime, message: Message, publisher: _
             else:
                 finished = item
     finally:
-        _stop_watch.unwatch(task_id)
         if stopped.is_set():  # a flag this run never saw expires by its TTL (no round trip per run for it)
             runtime.counters.delete(redis_keys.run_stop_flag(task_id))
     assert finished is not None
@@ -271,56 +248,7 @@ def _generate(session: Session, runtime: Runtime, message: Message, publisher: _
     return status
 
 
-class _StopWatch:
-    """The stop flags of every run in this process, read in ONE round trip per STOP_POLL_SECONDS.
-
-    Polling each run's flag itself cost one Redis GET per run every 0.1 s (2,000/s at 200 streams); now a
-    run's `should_stop` is a local Event, set by this process-wide poller at most STOP_POLL_SECONDS after
-    the flag appears, so a stop still ends the run at the next chunk boundary after that."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._runs: dict[str, tuple[Any, threading.Event]] = {}
-        self._active = threading.Event()
-        self._pid = 0
-
-    def watch(self, counters: Any, task_id: str) -> threading.Event:
-        stopped = threading.Event()
-        with self._lock:
-            if self._pid != os.getpid():
-                self._pid, self._runs = os.getpid(), {}
-                threading.Thread(target=self._loop, name="run-stop-watch", daemon=True).start()
-            self._runs[task_id] = (counters, stopped)
-            self._active.set()
-        return stopped
-
-    def unwatch(self, task_id: str) -> None:
-        with self._lock:
-            self._runs.pop(task_id, None)
-            if not self._runs:
-                self._active.clear()
-
-    def _loop(self) -> None:
-        while True:
-            self._active.wait()
-            time.sleep(STOP_POLL_SECONDS)
-            with self._lock:
-                runs = list(self._runs.items())
-            by_store: dict[int, tuple[Any, list[tuple[str, threading.Event]]]] = {}
-            for task_id, (counters, stopped) in runs:
-                by_store.setdefault(id(counters), (counters, []))[1].append((task_id, stopped))
-            for counters, items in by_store.values():
-                try:
-                    flags = counters.exists_many([redis_keys.run_stop_flag(task_id) for task_id, _ in items])
-                except Exception:
-                    logger.warning("could not read stop flags; retrying")
-                    continue
-                for (_, stopped), flag in zip(items, flags, strict=True):
-                    if flag:
-                        stopped.set()
-
-
-_stop_watch = _StopWatch()
+_monitor = RunMonitor()  # stop flags and heartbeats of every run in this process
 
 
 _app_tenants: dict[str, str] = {}  # an app never changes workspace

@@ -333,7 +333,7 @@ def wait_for_result(handle: RunHandle, runtime: Runtime) -> dict[str, Any]:
 
 
 def stop_run(session: Session, runtime: Runtime, *, task_id: str, caller: Caller) -> None:
-    """Ask the worker to end the run at a chunk boundary (within run_execution_service.STOP_POLL_SECONDS), if
+    """Ask the worker to end the run at a chunk boundary (within run_monitor.STOP_POLL_SECONDS), if
     `caller` started it (else a no-op, as Dify). Reads messages (by task id); writes the run's stop flag."""
     owner = (Message.from_end_user_id == caller.end_user_id if caller.end_user_id
              else Message.from_account_id == caller.account_id)
