@@ -125,9 +125,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(sqlalchemy.exc.DBAPIError)
     def _database(exc: sqlalchemy.exc.DBAPIError) -> Response:
-        # A pooled connection found dead (database restarted): SQLAlchemy has already dropped the pool,
-        # so the client's retry gets a fresh connection. Anything else is a bug.
-        if exc.connection_invalidated:
+        # A pooled connection found dead (database restarted): SQLAlchemy has already dropped the pool, so the
+        # client's retry gets a fresh connection. No connection could be made at all (server down, or its
+        # max_connections reached): the error comes with no statement. Anything else is a bug.
+        if exc.connection_invalidated or (isinstance(exc, sqlalchemy.exc.OperationalError) and exc.statement is None):
             return _overloaded(exc)
         return _unexpected(exc)
 

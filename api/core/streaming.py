@@ -3,9 +3,9 @@
 `relay(subscription, ...)` yields events (as RawEvents: the producer's bytes, never re-serialised)
 and `None` for a keep-alive ping, until a terminal event arrives. It never hangs: when the producer
 goes silent (no heartbeat within `lost_timeout` after it claimed the run, or nothing within
-`queue_timeout` before that) or the transport fails, it yields one synthesised `error` event (a
-dict) and stops. Internal control events (`_claimed`, `_heartbeat`) are consumed here and never
-reach the client.
+`queue_timeout` before that), reports that it could not start the run (`_failed`), or the transport
+fails, it yields one synthesised `error` event (a dict) and stops. Internal control events
+(`_claimed`, `_heartbeat`, `_failed`) are consumed here and never reach the client.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from api.core.ports import Subscription
 from api.libs.sse import RawEvent
 
 TERMINAL_EVENTS = frozenset({"message_end", "workflow_finished", "error"})
-CLAIMED, HEARTBEAT = "_claimed", "_heartbeat"
+CLAIMED, HEARTBEAT, FAILED = "_claimed", "_heartbeat", "_failed"
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class RelayTimeouts:
 
 @dataclass(frozen=True)
 class RelayFailure:
-    reason: str  # "queue_timeout" | "worker_lost" | "idle_timeout" | "transport"
+    reason: str  # "queue_timeout" | "worker_lost" | "idle_timeout" | "transport" | "worker_failed"
     message: str
 
 
@@ -58,6 +58,9 @@ def relay(subscription: Subscription, *, timeouts: RelayTimeouts, on_failure: Ca
             name = event.name
             if name == CLAIMED:
                 continue
+            if name == FAILED:  # the worker could not start the run (e.g. its database was unreachable)
+                yield on_failure(RelayFailure("worker_failed", "The worker could not start this request."))
+                return
             if name == HEARTBEAT:
                 if now - last_event > timeouts.idle_timeout:
                     yield on_failure(RelayFailure("idle_timeout", "The run produced no output in time."))

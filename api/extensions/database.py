@@ -85,10 +85,11 @@ def autocommit_statements(session: Session) -> bool:
     BEGIN and COMMIT round trips. Each of those is a network round trip to the server: a turn's pending message
     written as BEGIN + INSERTs + COMMIT took five of them, and one when it is a single statement.
 
-    For hot paths made of reads and single-statement (self-contained) writes. Call it before the session's first
-    statement; it is a no-op, returning False, when the session is already in a transaction, is bound to a
-    connection (it then joins that connection's transaction) or is on SQLite (in process: a transaction costs no
-    round trip there).
+    For hot paths made of reads and single-statement (self-contained) writes. Call it right before the session's
+    first statement (the pooled connection is taken here). Returns whether the session's statements run in
+    autocommit: True again if they already do; False when a transaction has already begun, when the session is
+    bound to a connection (it then joins that connection's transaction) or on SQLite (in process: a transaction
+    costs no round trip there).
 
     The driver's own autocommit switch is used (psycopg2 sends nothing for it) and switched back when the pool
     takes the connection back (`_end_autocommit`). SQLAlchemy's AUTOCOMMIT isolation level would do the same but
@@ -97,8 +98,10 @@ def autocommit_statements(session: Session) -> bool:
         session = session()
     bind = session.get_bind()
     # A session bound to a Connection joins that connection's transaction (as tests' rollback fixtures do).
-    if bind.dialect.name != "postgresql" or not isinstance(bind, sa.Engine) or session.in_transaction():
+    if bind.dialect.name != "postgresql" or not isinstance(bind, sa.Engine):
         return False
+    if session.in_transaction():  # already switched (True), or a transaction has begun (False)
+        return bool(session.connection().connection.info.get(_AUTOCOMMIT))
     pooled = session.connection().connection
     pooled.info[_AUTOCOMMIT] = True
     pooled.dbapi_connection.autocommit = True  # type: ignore[union-attr]

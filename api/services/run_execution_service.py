@@ -4,7 +4,8 @@ Contract: claims the message with a conditional UPDATE (pending → running), so
 or late task is a no-op; publishes `_claimed`, then heartbeats every RUN_HEARTBEAT_INTERVAL while
 it works, one `message` event per upstream chunk, and exactly one terminal event (`message_end`
 or `error`) — also on unexpected failures. The answer, usage, prices, latency, the model that
-answered and the final status (normal | stopped | error) are persisted before the terminal event.
+answered and the final status (normal | stopped | error) are persisted before the terminal event. If the
+claim itself fails (database unreachable), publishes `_failed`, so the waiting stream ends at once.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from api.core.chat.prompt import Turn, build_chat_prompt, build_completion_promp
 from api.core.model_runtime.entities import ImageInput, ModelTarget
 from api.core.model_runtime.errors import InvokeAuthorizationError, InvokeError, InvokeQuotaExceededError
 from api.core.model_runtime.resilience import CircuitBreaker, RetryPolicy
-from api.core.streaming import CLAIMED, HEARTBEAT
+from api.core.streaming import CLAIMED, FAILED, HEARTBEAT
 from api.extensions import redis_keys
 from api.extensions.database import autocommit_statements
 from api.extensions.runtime import Runtime
@@ -170,7 +171,11 @@ def execute_chat_run(session: Session, *, runtime: Runtime, message_id: str, tas
 
     `hints` (from the API that persisted the turn): "history"/"files" False skip the queries for earlier
     turns and attached files; missing hints mean "look"."""
-    message = _claim(session, message_id)
+    try:
+        message = _claim(session, message_id)
+    except Exception:  # the client hears of it now, not after its queue timeout (nothing was claimed)
+        runtime.broadcaster.topic(redis_keys.run_topic(task_id)).publish_nowait(sse.encode({"event": FAILED}))
+        raise
     if message is None:
         logger.info("run not claimable (already handled) message_id=%s", message_id)
         return "skipped"

@@ -129,8 +129,8 @@ def start_chat_run(session: Session, *, runtime: Runtime, snapshot: AppSnapshot,
     """
     _check_mode(snapshot, route)
     config = _model_config(snapshot, model_config_override)
-    # PostgreSQL and no files: reads without BEGIN/COMMIT, and the turn written as ONE statement (see _persist).
-    one_statement = not files and autocommit_statements(session)
+    if route == "chat" and conversation_id and not files:
+        autocommit_statements(session)  # PostgreSQL: the lookup without BEGIN, like the write after it (_persist)
     conversation = _conversation(session, snapshot, caller, conversation_id) if route == "chat" else None
     try:
         clean_inputs = conversation.inputs if conversation is not None else validate_inputs(
@@ -147,8 +147,7 @@ def start_chat_run(session: Session, *, runtime: Runtime, snapshot: AppSnapshot,
         # orphan pending message.
         subscription = runtime.broadcaster.topic(redis_keys.run_topic(task_id)).subscribe()
         handle = _persist(session, snapshot, caller, config, conversation, clean_inputs, query, specs,
-                          invoke_from, auto_generate_name, model_config_override is not None, task_id,
-                          one_statement)
+                          invoke_from, auto_generate_name, model_config_override is not None, task_id)
     except BaseException:
         if subscription is not None:
             subscription.close()
@@ -202,10 +201,10 @@ _NEXT_TURN_AT_ONCE = _NEW_MESSAGE.add_cte(_NEXT_TURN.cte("next_turn"))
 def _persist(session: Session, snapshot: AppSnapshot, caller: Caller, config: dict[str, Any],
              conversation: Conversation | None, inputs: dict[str, Any], query: str,
              specs: list[file_service.MessageFileSpec], invoke_from: str, auto_generate_name: bool,
-             is_override: bool, task_id: str, one_statement: bool) -> RunHandle:
+             is_override: bool, task_id: str) -> RunHandle:
     """Write the turn: the conversation (new: INSERT; existing: its dialogue count), the pending message and its
-    files. `one_statement` (PostgreSQL in autocommit, no files): all of it in one statement and one round trip;
-    otherwise one statement per table in one transaction."""
+    files. PostgreSQL without files: all of it in one statement, in autocommit (one round trip, and the pooled
+    connection is taken only now for a new conversation); otherwise one statement per table in one transaction."""
     from_source = "api" if caller.end_user_id else "console"
     model = config["model"]
     now = utcnow()
@@ -233,7 +232,7 @@ def _persist(session: Session, snapshot: AppSnapshot, caller: Caller, config: di
         "message_metadata": metadata, "override_model_configs": override,
         "app_model_config_id": None if is_override else snapshot.model_config_id, "created_at": now,
         "updated_at": now}))
-    if one_statement and not specs:
+    if not specs and autocommit_statements(session):
         session.execute(_FIRST_TURN_AT_ONCE if conversation is None else _NEXT_TURN_AT_ONCE, params)
     else:
         session.execute(_NEW_CONVERSATION if conversation is None else _NEXT_TURN, params)

@@ -56,6 +56,7 @@ def test_statements_commit_on_their_own_and_the_pool_gets_a_transactional_connec
     marker = f"autocommit-{uuid.uuid4().hex}"
     session = Session(engine)
     assert autocommit_statements(session) is True
+    assert autocommit_statements(session) is True  # asking again: still (no second connection)
     session.execute(sa.text("UPDATE apps SET description = :d WHERE id = :id"), {"d": marker, "id": app_id})
     outside = sa.create_engine(engine.url)
     with outside.connect() as conn:  # committed without session.commit()

@@ -64,3 +64,22 @@ def test_a_turn_that_cannot_be_queued_is_a_503_and_leaves_nothing_pending(app, l
 
         rows = db.session.query(Message.status, Message.error).all()
     assert rows == [("error", "The request could not be queued.")] * 2
+
+
+def test_a_run_whose_claim_fails_tells_the_waiting_stream_at_once(app, tmp_path):
+    import sqlalchemy as sa
+    from sqlalchemy.orm import Session
+
+    from api.extensions import redis_keys
+    from api.libs.sse import RawEvent
+    from api.services import run_execution_service
+
+    runtime = app.extensions["runtime"]
+    subscription = runtime.broadcaster.topic(redis_keys.run_topic("task-1")).subscribe()
+    unreachable = Session(sa.create_engine(f"sqlite:///{tmp_path / 'missing' / 'app.db'}"))  # no such directory
+
+    with app.app_context(), pytest.raises(sa.exc.OperationalError):
+        run_execution_service.execute_chat_run(unreachable, runtime=runtime, message_id="m-1", task_id="task-1")
+
+    assert RawEvent.of(subscription.receive(timeout=2)).name == "_failed"  # the relay ends the stream with an error
+    subscription.close()

@@ -79,6 +79,13 @@ def test_relay_reports_queue_timeout_when_nobody_claims_the_run():
     assert failures == ["queue_timeout"]
 
 
+def test_relay_ends_with_error_at_once_when_the_worker_could_not_start_the_run():
+    events, failures = _run([(0.01, {"event": "_failed"}), (0.01, {"event": "message", "answer": "late"})])
+
+    assert failures == ["worker_failed"]
+    assert events == [{"event": "error", "code": "internal_server_error"}]
+
+
 def test_relay_ends_with_error_when_transport_fails():
     events, failures = _run([(0.01, {"event": "_claimed"}), (0.01, ConnectionError("redis gone"))])
 
