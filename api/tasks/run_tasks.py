@@ -1,6 +1,8 @@
-"""Generation tasks (queue `run`). LLM runs are not idempotent: early ack, no retries; the service
-claims the message (pending → running) so a duplicate delivery is a no-op, and every failure ends
-in a terminal `error` event and an `error` row instead of a retry."""
+"""Generation tasks (queue `run`). LLM runs are not idempotent: no retries; the service claims the message
+(pending → running), so a duplicate delivery is a no-op, and every failure ends in a terminal `error` event
+and an `error` row instead of a retry. The run task is acked when it ends, not when it starts: the ack is a
+broker round trip that would otherwise sit between the delivery and the model call (a redelivery after a
+worker crash finds the message claimed and does nothing)."""
 
 from celery import shared_task
 
@@ -10,7 +12,7 @@ from api.services import conversation_service, run_execution_service
 from api.services.dispatch import TaskName
 
 
-@shared_task(name=TaskName.EXECUTE_CHAT_RUN, queue="run", acks_late=False, ignore_result=True,
+@shared_task(name=TaskName.EXECUTE_CHAT_RUN, queue="run", acks_late=True, ignore_result=True,
              soft_time_limit=1200, time_limit=1260)
 def execute_chat_run_task(message_id: str, task_id: str, hints: dict[str, bool] | None = None) -> str:
     """Generate the answer of one pending message and stream it to the run's topic."""
