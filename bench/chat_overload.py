@@ -164,7 +164,9 @@ def overload_db_pool(ms: ModeStack, args: argparse.Namespace) -> list[Burst]:
                     target = chat_target(ms, "zero", streaming, port=server.port)
                     warm = _burst(target, 1, args.hang_timeout)  # key and app snapshot cached, end user exists
                     with engine.connect() as conn:
-                        conn.execute(sa.text("LOCK TABLE end_users IN ACCESS EXCLUSIVE MODE"))
+                        # Every turn writes `messages` (end users are cached after the warm-up): the first request
+                        # blocks on this lock holding the pool's only connection, the others find the pool empty.
+                        conn.execute(sa.text("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE"))
                         timer = threading.Timer(args.lock_seconds, conn.rollback)
                         timer.start()
                         try:
