@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -81,6 +82,25 @@ def _claim(session: Session, message_id: str) -> Message | None:
     row = session.execute(_CLAIM, {"claim_id": message_id}).first()
     session.commit()
     return Message(**row._mapping) if row is not None else None
+
+
+CLAIM_CONNECT_ATTEMPTS = 4  # waits 0.1, 0.2 and 0.4 s between them
+
+
+def _claim_retrying_connect(session: Session, message_id: str) -> Message | None:
+    """`_claim`, tried again when no database connection could be made (server restarting, or its max_connections
+    reached under a burst: the error has no statement). The claim is conditional, so trying again is safe; the
+    client is already waiting for this run."""
+    for attempt in range(CLAIM_CONNECT_ATTEMPTS):
+        try:
+            return _claim(session, message_id)
+        except sa.exc.OperationalError as exc:
+            if exc.statement is not None or attempt == CLAIM_CONNECT_ATTEMPTS - 1:
+                raise
+            logger.warning("no database connection for the claim (attempt %d); retrying", attempt + 1)
+            session.rollback()
+            time.sleep(0.1 * 2 ** attempt)
+    raise AssertionError("unreachable")
 
 
 def _config(session: Session, runtime: Runtime, message: Message) -> dict[str, Any]:
@@ -172,7 +192,7 @@ def execute_chat_run(session: Session, *, runtime: Runtime, message_id: str, tas
     `hints` (from the API that persisted the turn): "history"/"files" False skip the queries for earlier
     turns and attached files; missing hints mean "look"."""
     try:
-        message = _claim(session, message_id)
+        message = _claim_retrying_connect(session, message_id)
     except Exception:  # the client hears of it now, not after its queue timeout (nothing was claimed)
         runtime.broadcaster.topic(redis_keys.run_topic(task_id)).publish_nowait(sse.encode({"event": FAILED}))
         raise

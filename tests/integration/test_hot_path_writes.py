@@ -155,3 +155,40 @@ def test_the_broker_transport_keeps_one_client_per_channel_and_delivers(pg_servi
         assert sorted(received) == ["[0]", "[1]", "[2]"]
         assert channel._create_client().llen(queue) == 0
         channel._create_client().delete(queue)
+
+
+def test_the_worker_claim_waits_out_a_database_refusing_connections(engine, app_id, scratch_database):
+    import threading
+
+    from api.services import run_execution_service
+
+    params = _turn_params(app_id, uuid7_str())
+    with Session(engine) as session:
+        session.execute(run_service._FIRST_TURN_AT_ONCE, params)
+        session.commit()
+    role = f"openify_busy_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(scratch_database, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:  # a login that is refused at first, as when max_connections is reached
+        conn.execute(sa.text(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 0'))
+        conn.execute(sa.text(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{role}"'))
+    busy = sa.create_engine(sa.make_url(scratch_database).set(username=role), poolclass=sa.pool.NullPool)
+
+    def allow_connections() -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER ROLE "{role}" CONNECTION LIMIT -1'))
+
+    reopen = threading.Timer(0.15, allow_connections)
+    reopen.start()
+    try:
+        with Session(busy) as session:
+            message = run_execution_service._claim_retrying_connect(session, params["m_id"])
+    finally:
+        reopen.join()
+        busy.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{role}"'))
+            conn.execute(sa.text(f'DROP ROLE "{role}"'))
+        admin.dispose()
+
+    assert message is not None
+    assert message.status == "running"
