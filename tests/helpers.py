@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -138,3 +139,13 @@ def error_keys_ok(payload: Any) -> bool:
     """The error body is exactly {code, message, status} (plus `params`)."""
     return (isinstance(payload, dict) and {"code", "message", "status"} <= payload.keys()
             and payload.keys() <= {"code", "message", "status", "params"})
+
+
+def wait_for(predicate, timeout: float = 10.0) -> bool:
+    """Poll `predicate` until it is true (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from api.core.app.model_config import ModelConfigError
 from api.core.errors import CoreError
+from api.extensions.database import is_connect_failure
 from api.services.errors import (
     ConflictError,
     InvalidInputError,
@@ -127,8 +128,8 @@ def register_error_handlers(app: Flask) -> None:
     def _database(exc: sqlalchemy.exc.DBAPIError) -> Response:
         # A pooled connection found dead (database restarted): SQLAlchemy has already dropped the pool, so the
         # client's retry gets a fresh connection. No connection could be made at all (server down, or its
-        # max_connections reached): the error comes with no statement. Anything else is a bug.
-        if exc.connection_invalidated or (isinstance(exc, sqlalchemy.exc.OperationalError) and exc.statement is None):
+        # max_connections reached): also retryable. Anything else is a bug.
+        if exc.connection_invalidated or is_connect_failure(exc):
             return _overloaded(exc)
         return _unexpected(exc)
 

@@ -63,8 +63,10 @@ class InvalidatingCache:
         """The cached value, or `loader()`'s (cached unless an eviction raced the load). Concurrent misses of one
         key run the loader once: the others wait for it and take what it cached (SingleFlight)."""
         value = self.get(key)
-        if value is not MISSING or self._ttl <= 0:
-            return loader() if value is MISSING else value
+        if value is not MISSING:
+            return value
+        if self._ttl <= 0:  # nothing is cached: nothing to wait for
+            return loader()
         with self._loads.turn(key) as first:
             if not first:
                 value = self.get(key)

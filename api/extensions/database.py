@@ -80,6 +80,12 @@ def session_factory() -> Callable[[], AbstractContextManager[Session]]:
 _AUTOCOMMIT = "openify.autocommit"
 
 
+def is_connect_failure(exc: BaseException) -> bool:
+    """Whether `exc` says no database connection could be made at all (server down or restarting, or its
+    max_connections reached): SQLAlchemy raises those without a statement."""
+    return isinstance(exc, sa.exc.OperationalError) and exc.statement is None
+
+
 def autocommit_statements(session: Session) -> bool:
     """PostgreSQL: until the session's next commit or rollback, every statement is its own transaction, with no
     BEGIN and COMMIT round trips. Each of those is a network round trip to the server: a turn's pending message

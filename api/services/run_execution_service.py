@@ -27,7 +27,7 @@ from api.core.model_runtime.errors import InvokeAuthorizationError, InvokeError,
 from api.core.model_runtime.resilience import CircuitBreaker, RetryPolicy
 from api.core.streaming import CLAIMED, FAILED, HEARTBEAT
 from api.extensions import redis_keys
-from api.extensions.database import autocommit_statements
+from api.extensions.database import autocommit_statements, is_connect_failure
 from api.extensions.runtime import Runtime
 from api.libs import sse
 from api.libs.clock import to_timestamp, utcnow
@@ -84,23 +84,23 @@ def _claim(session: Session, message_id: str) -> Message | None:
     return Message(**row._mapping) if row is not None else None
 
 
-CLAIM_CONNECT_ATTEMPTS = 4  # waits 0.1, 0.2 and 0.4 s between them
+CLAIM_CONNECT_RETRY_DELAYS = (0.1, 0.2, 0.4)  # seconds before each further attempt
 
 
 def _claim_retrying_connect(session: Session, message_id: str) -> Message | None:
     """`_claim`, tried again when no database connection could be made (server restarting, or its max_connections
-    reached under a burst: the error has no statement). The claim is conditional, so trying again is safe; the
-    client is already waiting for this run."""
-    for attempt in range(CLAIM_CONNECT_ATTEMPTS):
+    reached under a burst). The claim is conditional, so trying again is safe; the client is already waiting for
+    this run."""
+    for delay in CLAIM_CONNECT_RETRY_DELAYS:
         try:
             return _claim(session, message_id)
         except sa.exc.OperationalError as exc:
-            if exc.statement is not None or attempt == CLAIM_CONNECT_ATTEMPTS - 1:
+            if not is_connect_failure(exc):
                 raise
-            logger.warning("no database connection for the claim (attempt %d); retrying", attempt + 1)
+            logger.warning("no database connection for the claim; retrying in %.1fs", delay)
             session.rollback()
-            time.sleep(0.1 * 2 ** attempt)
-    raise AssertionError("unreachable")
+            time.sleep(delay)
+    return _claim(session, message_id)
 
 
 def _config(session: Session, runtime: Runtime, message: Message) -> dict[str, Any]:
@@ -194,7 +194,7 @@ def execute_chat_run(session: Session, *, runtime: Runtime, message_id: str, tas
     try:
         message = _claim_retrying_connect(session, message_id)
     except Exception:  # the client hears of it now, not after its queue timeout (nothing was claimed)
-        runtime.broadcaster.topic(redis_keys.run_topic(task_id)).publish_nowait(sse.encode({"event": FAILED}))
+        _Publisher(runtime, task_id, {}).raw({"event": FAILED})
         raise
     if message is None:
         logger.info("run not claimable (already handled) message_id=%s", message_id)

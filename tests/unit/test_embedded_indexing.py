@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -25,6 +24,7 @@ from tests.conftest import embedded_settings
 from tests.fakes import llm_wire
 from tests.fakes.llm_server import start_llm_server
 from tests.fakes.rag_stores import InMemoryFullText, InMemoryVectorStore
+from tests.helpers import wait_for
 from tests.integration.indexing_support import make_dataset, make_document, make_tenant, make_upload
 
 
@@ -50,15 +50,6 @@ def llm():
     server = start_llm_server(embedding_dim=8)
     yield server
     server.stop()
-
-
-def _wait_for(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_embedded_indexing_reaping_and_removal_on_sqlite(app, llm):
@@ -103,12 +94,12 @@ def test_heartbeat_renews_the_lease_and_notices_when_it_is_taken_over(app, llm):
     heartbeat = indexing_lease_service.Heartbeat(db.engine, lease, interval=0.02)
 
     heartbeat.start()
-    renewed = _wait_for(lambda: heartbeat.beats > 0)
+    renewed = wait_for(lambda: heartbeat.beats > 0)
     session.commit()  # end the read snapshot
     extended = session.scalar(sa.select(Document.lease_expires_at).where(Document.id == document.id))
     session.execute(sa.update(Document).where(Document.id == document.id).values(lease_owner="someone-else"))
     session.commit()
-    noticed = _wait_for(lambda: heartbeat.lost)
+    noticed = wait_for(lambda: heartbeat.lost)
     heartbeat.stop()
     heartbeat.join(timeout=5)
 

@@ -6,15 +6,7 @@ import time
 from api.extensions import redis_keys
 from api.extensions.counters import LocalCounterStore
 from api.services.run_monitor import STOP_POLL_SECONDS, RunMonitor
-
-
-def _wait_for(condition, seconds=3.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return False
+from tests.helpers import wait_for
 
 
 def test_each_watched_run_gets_heartbeats_until_unwatched():
@@ -29,12 +21,12 @@ def test_each_watched_run_gets_heartbeats_until_unwatched():
     started = time.monotonic()
     monitor.watch("a", counters=counters, beat=lambda: beat("a"), interval=0.2)
     monitor.watch("b", counters=counters, beat=lambda: beat("b"), interval=0.2)
-    assert _wait_for(lambda: beats["a"] >= 3 and beats["b"] >= 3)
+    assert wait_for(lambda: beats["a"] >= 3 and beats["b"] >= 3)
     assert time.monotonic() - started >= 0.6  # not faster than the interval
     monitor.unwatch("a")
     time.sleep(STOP_POLL_SECONDS * 2)
     after_unwatch = beats["a"]
-    assert _wait_for(lambda: beats["b"] >= after_unwatch + 3)
+    assert wait_for(lambda: beats["b"] >= after_unwatch + 3)
     assert beats["a"] == after_unwatch
     monitor.unwatch("b")
 
@@ -56,6 +48,6 @@ def test_a_stop_flag_sets_only_its_runs_event_and_a_failing_beat_does_not_stop_t
 
     assert stopped.wait(STOP_POLL_SECONDS * 5)
     assert not other.is_set()
-    assert _wait_for(lambda: len(beats) >= 3)
+    assert wait_for(lambda: len(beats) >= 3)
     monitor.unwatch("run-1")
     monitor.unwatch("run-2")
