@@ -1,7 +1,7 @@
 """Server CPU per streamed token: long zero-delay streams through /v1/chat-messages, CPU split by process.
 
     .venv/bin/python bench/bench_stream_cost.py [--mode distributed|embedded] [--tokens 2000] [--concurrency 1]
-        [--seconds 10]
+        [--seconds 10] [--first-ms 0] [--interval-ms 0]
 
 The servers are bench_chat's (distributed: gunicorn + Celery workers started as the image starts them, on a scratch
 PostgreSQL database and a Redis db of their own; embedded: one gunicorn process). The model is bench/mock_llm.py
@@ -36,6 +36,9 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--first-ms", type=int, default=0, help="the mock's delay before the first token")
+    parser.add_argument("--interval-ms", type=int, default=0,
+                        help="the mock's delay between tokens (20 with --concurrency 200: the soak's shape)")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL",
                                                                  "postgresql+psycopg2://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
@@ -43,7 +46,8 @@ def main() -> int:
     args.keep_logs, args.limit_n = False, 5  # what bench_chat's server setup reads
     with cc.mock_server(Path(tempfile.mkdtemp(prefix="openify-bench-cost-"))) as (mock_port, mock_pid), \
             cc.mode_servers(args.mode, args, mock_port) as ms:
-        ms.apps["cost"] = ms.stack.create_app(cc._MockRef(mock_port), model=f"mock-f0-i0-n{args.tokens}")
+        model = f"mock-f{args.first_ms}-i{args.interval_ms}-n{args.tokens}"
+        ms.apps["cost"] = ms.stack.create_app(cc._MockRef(mock_port), model=model)
         target = cc.chat_target(ms, "cost", True)
         run_streams([target], concurrency=1, duration=2.0)  # warm-up: connections, caches
         pids = {"api": ms.cpu_pids[0], **({"worker": ms.cpu_pids[1]} if len(ms.cpu_pids) > 1 else {})}
@@ -55,7 +59,8 @@ def main() -> int:
         mock_spent = tree_cpu_seconds(mock_pid) - mock_before
     ok = [sample for sample in result.samples if not sample.error]
     tokens = sum(sample.events for sample in ok)
-    print(f"{args.mode}, concurrency {args.concurrency}: {len(ok)} streams ({len(result.samples) - len(ok)} errors), "
+    print(f"{args.mode}, concurrency {args.concurrency}, first token {args.first_ms} ms, then every "
+          f"{args.interval_ms} ms: {len(ok)} streams ({len(result.samples) - len(ok)} errors), "
           f"{tokens} token events in {wall:.1f}s = {tokens / wall:.0f} events/s")
     if not tokens:
         return 1

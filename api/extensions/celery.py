@@ -80,9 +80,12 @@ class CeleryDispatcher:
 
     def send(self, task_name: str, *args: object) -> None:
         arguments = list(args)
-        # Task arguments are ids and flags: their plain repr is the log line's `args`. Passed explicitly, Celery
-        # skips building a length-bounded `saferepr` of them (about 15% of a publish).
-        self._celery.send_task(task_name, args=arguments, argsrepr=repr(arguments), kwargsrepr="{}")
+        # What Celery shows of the arguments (worker logs, `celery inspect`): ids and flags; a run's turn (a user's
+        # query and inputs) as "…". Passed explicitly, Celery skips building a length-bounded `saferepr` of them
+        # (about 15% of a publish).
+        shown = [arg if not isinstance(arg, dict) or all(isinstance(v, bool) for v in arg.values()) else "…"
+                 for arg in arguments]
+        self._celery.send_task(task_name, args=arguments, argsrepr=repr(shown), kwargsrepr="{}")
 
 
 class ThreadDispatcher:

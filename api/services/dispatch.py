@@ -6,6 +6,7 @@ Call these after the transaction that the task depends on has committed.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from api.core.ports import Dispatcher
 
@@ -24,10 +25,11 @@ def enqueue_touch_api_key(dispatcher: Dispatcher, *, key_id: str, used_at: int) 
 
 
 def enqueue_chat_run(dispatcher: Dispatcher, *, message_id: str, task_id: str,
-                     hints: dict[str, bool] | None = None) -> None:
+                     hints: dict[str, bool] | None = None, turn: dict[str, Any] | None = None) -> None:
     """Queue generation of one pending message (queue `run`). `hints` ({"history", "files"}: whether the turn
-    has earlier messages / attached files) let the worker skip queries that would find nothing."""
-    dispatcher.send(TaskName.EXECUTE_CHAT_RUN, message_id, task_id, hints)
+    has earlier messages / attached files) let the worker skip queries that would find nothing; `turn` (the
+    message's fields, run_claim.turn_of) lets it call the model while it claims the message."""
+    dispatcher.send(TaskName.EXECUTE_CHAT_RUN, message_id, task_id, hints, turn)
 
 
 def enqueue_conversation_name(dispatcher: Dispatcher, *, conversation_id: str) -> None:

@@ -1,7 +1,8 @@
 """Executing a chat/completion run (the worker side; Celery task or embedded thread).
 
-Contract: claims the message with a conditional UPDATE (pending → running), so a redelivered
-or late task is a no-op; publishes `_claimed`, then heartbeats every RUN_HEARTBEAT_INTERVAL while
+Contract: claims the message with a conditional UPDATE (pending → running; run_claim: while the model
+call starts, and nothing is published or written before it succeeds), so a redelivered or late task is a
+no-op; publishes `_claimed`, then heartbeats every RUN_HEARTBEAT_INTERVAL while
 it works, one `message` event per upstream chunk, and exactly one terminal event (`message_end`
 or `error`) — also on unexpected failures. The answer, usage, prices, latency, the model that
 answered and the final status (normal | stopped | error) are persisted before the terminal event. If the
@@ -13,7 +14,6 @@ from __future__ import annotations
 import base64
 import logging
 import threading
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -27,7 +27,7 @@ from api.core.model_runtime.errors import InvokeAuthorizationError, InvokeError,
 from api.core.model_runtime.resilience import CircuitBreaker, RetryPolicy
 from api.core.streaming import CLAIMED, FAILED, HEARTBEAT
 from api.extensions import redis_keys
-from api.extensions.database import autocommit_statements, is_connect_failure
+from api.extensions.database import autocommit_statements
 from api.extensions.runtime import Runtime
 from api.libs import sse
 from api.libs.clock import to_timestamp, utcnow
@@ -35,7 +35,7 @@ from api.models.app import App, AppModelConfig
 from api.models.conversation import Message, MessageFile
 from api.models.enums import AppMode
 from api.models.file import UploadFile
-from api.services import dispatch, provider_service, retrieval_service
+from api.services import dispatch, provider_service, retrieval_service, run_claim
 from api.services.errors import ProviderNotInitializeError, ServiceError
 from api.services.run_monitor import RunMonitor
 
@@ -48,7 +48,7 @@ _retry = RetryPolicy()
 class _Publisher:
     def __init__(self, runtime: Runtime, task_id: str, envelope: dict[str, Any]) -> None:
         self._topic = runtime.broadcaster.topic(redis_keys.run_topic(task_id))
-        self._envelope, self._task_id = envelope, task_id
+        self.envelope, self._task_id = envelope, task_id
         self.terminal_sent = False
 
     def raw(self, event: dict[str, Any]) -> None:
@@ -57,7 +57,7 @@ class _Publisher:
         self._topic.publish_nowait(sse.encode(event))
 
     def event(self, name: str, **fields: Any) -> None:
-        body = {"event": name, **self._envelope, **fields}
+        body = {"event": name, **self.envelope, **fields}
         if name != "error":
             body["task_id"] = self._task_id
         self.raw(body)
@@ -66,41 +66,9 @@ class _Publisher:
 
 
 _MESSAGES = Message.__table__
-# Built once (per run only the parameters change): building and cache-keying these per call cost about a fifth of a
-# worker's CPU per chat turn.
-_CLAIM = (sa.update(_MESSAGES).where(_MESSAGES.c.id == sa.bindparam("claim_id"), _MESSAGES.c.status == "pending")
-          .values(status="running").returning(*_MESSAGES.c))
-# No .values(): the SET clause is the columns named by the parameters (always the same set, so compiled once).
+# Built once (per run only the parameters change). No .values(): the SET clause is the columns named by the
+# parameters (always the same set, so compiled once).
 _FINISH = sa.update(_MESSAGES).where(_MESSAGES.c.id == sa.bindparam("finish_id"))
-
-
-def _claim(session: Session, message_id: str) -> Message | None:
-    """pending → running in one round trip: the conditional UPDATE hands back the claimed row (PostgreSQL,
-    SQLite >= 3.35), committed on its own (no BEGIN/COMMIT round trips). The result is a detached snapshot:
-    every later write is an explicit UPDATE."""
-    autocommit_statements(session)
-    row = session.execute(_CLAIM, {"claim_id": message_id}).first()
-    session.commit()
-    return Message(**row._mapping) if row is not None else None
-
-
-CLAIM_CONNECT_RETRY_DELAYS = (0.1, 0.2, 0.4)  # seconds before each further attempt
-
-
-def _claim_retrying_connect(session: Session, message_id: str) -> Message | None:
-    """`_claim`, tried again when no database connection could be made (server restarting, or its max_connections
-    reached under a burst). The claim is conditional, so trying again is safe; the client is already waiting for
-    this run."""
-    for delay in CLAIM_CONNECT_RETRY_DELAYS:
-        try:
-            return _claim(session, message_id)
-        except sa.exc.OperationalError as exc:
-            if not is_connect_failure(exc):
-                raise
-            logger.warning("no database connection for the claim; retrying in %.1fs", delay)
-            session.rollback()
-            time.sleep(delay)
-    return _claim(session, message_id)
 
 
 def _config(session: Session, runtime: Runtime, message: Message) -> dict[str, Any]:
@@ -186,52 +154,72 @@ def _error_fields(exc: Exception) -> tuple[str, int, str]:
 
 
 def execute_chat_run(session: Session, *, runtime: Runtime, message_id: str, task_id: str,
-                     hints: dict[str, bool] | None = None) -> str:
-    """Run one claimed message to completion; returns the final status ("skipped" if not claimable).
+                     hints: dict[str, bool] | None = None, turn: dict[str, Any] | None = None) -> str:
+    """Run one message to completion; returns the final status ("skipped" if it was not ours to claim).
 
     `hints` (from the API that persisted the turn): "history"/"files" False skip the queries for earlier
-    turns and attached files; missing hints mean "look"."""
-    try:
-        message = _claim_retrying_connect(session, message_id)
-    except Exception:  # the client hears of it now, not after its queue timeout (nothing was claimed)
-        _Publisher(runtime, task_id, {}).raw({"event": FAILED})
-        raise
-    if message is None:
-        logger.info("run not claimable (already handled) message_id=%s", message_id)
-        return "skipped"
-    envelope: dict[str, Any] = {"conversation_id": message.conversation_id, "message_id": message.id,
-                                "created_at": to_timestamp(message.created_at) or 0}
-    if message.app_mode == AppMode.COMPLETION:
-        envelope.pop("conversation_id")
-    publisher = _Publisher(runtime, task_id, envelope)
-    publisher.raw({"event": CLAIMED})  # queued, not awaited (as every event)
-    stopped = _monitor.watch(task_id, counters=runtime.counters, beat=lambda: publisher.raw({"event": HEARTBEAT}),
-                             interval=runtime.settings.run_heartbeat_interval)
+    turns and attached files; missing hints mean "look". `turn` (run_claim.turn_of): the model call starts while
+    the message is being claimed; without it, the claim comes first."""
+    stopped = threading.Event()
+    publisher = _Publisher(runtime, task_id, {})
+
+    def on_claimed() -> None:  # on the claim thread, once the row is ours
+        publisher.raw({"event": CLAIMED})  # queued, not awaited (as every event)
+        _monitor.watch(task_id, counters=runtime.counters, beat=lambda: publisher.raw({"event": HEARTBEAT}),
+                       interval=runtime.settings.run_heartbeat_interval, stopped=stopped)
+
+    claim = (run_claim.Claim.now(session, message_id, on_claimed) if turn is None
+             else run_claim.Claim.start(session.get_bind(), message_id, on_claimed))
     status = "error"
     try:
-        status = _generate(session, runtime, message, publisher, task_id, hints, stopped)
-    except Exception as exc:  # every failure ends the stream with an error event and an error row
-        code, http_status, text = _error_fields(exc)
-        if http_status == 500:
-            logger.exception("run failed message_id=%s", message_id)
-        else:
-            logger.warning("run failed message_id=%s code=%s", message_id, code)
-        session.rollback()
-        session.execute(sa.update(Message).where(Message.id == message_id)
-                        .values(status="error", error=text, updated_at=utcnow()))
-        session.commit()
-        publisher.event("error", code=code, status=http_status, message=text)
+        message = claim.message() if turn is None else run_claim.message_of(message_id, task_id, turn)
+        publisher.envelope = _envelope(message)
+        try:
+            status = _generate(session, runtime, message, publisher, task_id, hints, stopped, claim)
+        except Exception as exc:
+            claim.message()  # a run that is not ours leaves the row and the stream alone (raises)
+            status = _fail(session, message_id, publisher, exc)
+    except run_claim.NotClaimableError:
+        logger.info("run not claimable (already handled) message_id=%s", message_id)
+        return "skipped"
+    except run_claim.ClaimFailedError:  # the client hears of it now, not after its queue timeout (nothing was claimed)
+        publisher.raw({"event": FAILED})
+        raise
     finally:
+        ours = claim.ours()  # after this, the claim thread no longer starts watching the run
         _monitor.unwatch(task_id)
-        if not publisher.terminal_sent:
+        if ours and not publisher.terminal_sent:
             publisher.event("error", code="internal_server_error", status=500, message="Internal Server Error")
     if status == "normal" and (message.message_metadata or {}).get("auto_generate_name"):
         dispatch.enqueue_conversation_name(runtime.dispatcher, conversation_id=message.conversation_id)
     return status
 
 
+def _envelope(message: Message) -> dict[str, Any]:
+    envelope: dict[str, Any] = {"conversation_id": message.conversation_id, "message_id": message.id,
+                                "created_at": to_timestamp(message.created_at) or 0}
+    if message.app_mode == AppMode.COMPLETION:
+        envelope.pop("conversation_id")
+    return envelope
+
+
+def _fail(session: Session, message_id: str, publisher: _Publisher, exc: Exception) -> str:
+    """A failed run: its row marked `error` and its stream ended with an `error` event."""
+    code, http_status, text = _error_fields(exc)
+    if http_status == 500:
+        logger.error("run failed message_id=%s", message_id, exc_info=exc)
+    else:
+        logger.warning("run failed message_id=%s code=%s", message_id, code)
+    session.rollback()
+    session.execute(sa.update(Message).where(Message.id == message_id)
+                    .values(status="error", error=text, updated_at=utcnow()))
+    session.commit()
+    publisher.event("error", code=code, status=http_status, message=text)
+    return "error"
+
+
 def _generate(session: Session, runtime: Runtime, message: Message, publisher: _Publisher, task_id: str,
-              hints: dict[str, bool] | None, stopped: threading.Event) -> str:
+              hints: dict[str, bool] | None, stopped: threading.Event, claim: run_claim.Claim) -> str:
     config = _config(session, runtime, message)
     tenant_id = _tenant_of(session, message)
     targets = _targets(session, runtime, tenant_id, config["model"])
@@ -241,8 +229,12 @@ def _generate(session: Session, runtime: Runtime, message: Message, publisher: _
     messages = _prompt(session, runtime, message, config, targets[0], context=knowledge.context, hints=hints)
     session.commit()  # hand the pooled connection back while the model streams
     finished: pipeline.Finished | None = None
+    claimed = False
     try:
         for item in pipeline.generate(targets, messages, should_stop=stopped.is_set, retry=_retry, breaker=_breaker):
+            if not claimed:  # nothing is published before the run is known to be ours (raises if it is not)
+                claim.message()
+                claimed = True
             if isinstance(item, pipeline.Delta):
                 publisher.event("message", id=message.id, answer=item.text, from_variable_selector=None)
             else:

@@ -41,10 +41,11 @@ class RunMonitor:
         self._active = threading.Event()
         self._pid = 0
 
-    def watch(self, task_id: str, *, counters: Any, beat: Callable[[], None], interval: float) -> threading.Event:
+    def watch(self, task_id: str, *, counters: Any, beat: Callable[[], None], interval: float,
+              stopped: threading.Event | None = None) -> threading.Event:
         """Start watching a run: `beat()` every `interval` seconds (first after one interval) until `unwatch`;
-        returns the Event set once the run's stop flag is seen in `counters`."""
-        watched = _Watched(counters, beat, interval, time.monotonic() + interval)
+        returns the Event (`stopped`, or a new one) set once the run's stop flag is seen in `counters`."""
+        watched = _Watched(counters, beat, interval, time.monotonic() + interval, stopped or threading.Event())
         with self._lock:
             if self._pid != os.getpid():  # first run in this (possibly forked) process
                 self._pid, self._runs = os.getpid(), {}

@@ -34,7 +34,7 @@ from api.libs.sse import RawEvent
 from api.libs.uuid7 import is_uuid, uuid7_str
 from api.models.conversation import Conversation, Message, MessageFile
 from api.models.enums import AppMode
-from api.services import dispatch, file_service, rate_limit_service
+from api.services import dispatch, file_service, rate_limit_service, run_claim
 from api.services.errors import (
     AppUnavailableError,
     ConversationNotFoundError,
@@ -74,6 +74,7 @@ class RunHandle:
     session_scope: Callable[[], AbstractContextManager[Session]]
     envelope: dict[str, Any] = field(default_factory=dict)
     hints: dict[str, bool] | None = None
+    turn: dict[str, Any] | None = None  # the message's fields for the worker (run_claim.turn_of)
     subscription: Subscription | None = None
 
 
@@ -156,7 +157,7 @@ def start_chat_run(session: Session, *, runtime: Runtime, snapshot: AppSnapshot,
     handle.slot, handle.subscription = slot, subscription
     try:
         dispatch.enqueue_chat_run(runtime.dispatcher, message_id=handle.message_id, task_id=handle.task_id,
-                                  hints=handle.hints)
+                                  hints=handle.hints, turn=handle.turn)
     except Exception:
         logger.exception("could not dispatch task_id=%s", handle.task_id)
         try:
@@ -224,14 +225,15 @@ def _persist(session: Session, snapshot: AppSnapshot, caller: Caller, config: di
         conversation_id, dialogue_count = conversation.id, conversation.dialogue_count + 1
     message_id = uuid7_str()
     metadata = {"auto_generate_name": auto_generate_name and dialogue_count == 1}
-    params.update(_params("m_", _MESSAGE_DEFAULTS, {
+    message_values = {
         "id": message_id, "app_id": snapshot.id, "conversation_id": conversation_id, "inputs": inputs,
         "query": query, "model_provider": model["provider"], "model_id": model["name"], "status": "pending",
         "invoke_from": invoke_from, "from_source": from_source, "from_end_user_id": caller.end_user_id,
         "from_account_id": caller.account_id, "app_mode": snapshot.mode, "task_id": task_id,
         "message_metadata": metadata, "override_model_configs": override,
         "app_model_config_id": None if is_override else snapshot.model_config_id, "created_at": now,
-        "updated_at": now}))
+        "updated_at": now}
+    params.update(_params("m_", _MESSAGE_DEFAULTS, message_values))
     if not specs and autocommit_statements(session):
         session.execute(_FIRST_TURN_AT_ONCE if conversation is None else _NEXT_TURN_AT_ONCE, params)
     else:
@@ -250,7 +252,8 @@ def _persist(session: Session, snapshot: AppSnapshot, caller: Caller, config: di
         envelope.pop("conversation_id")
     return RunHandle(task_id=task_id, message_id=message_id, conversation_id=conversation_id, app_id=snapshot.id,
                      mode=snapshot.mode, created_at=created_at, slot=None, session_scope=session_factory(),
-                     envelope=envelope, hints={"history": dialogue_count > 1, "files": bool(specs)})
+                     envelope=envelope, hints={"history": dialogue_count > 1, "files": bool(specs)},
+                     turn=run_claim.turn_of(message_values, now))
 
 
 def _error_event(handle: RunHandle, code: str, message: str, status: int) -> dict[str, Any]:

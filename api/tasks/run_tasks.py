@@ -4,6 +4,8 @@ and an `error` row instead of a retry. The run task is acked when it ends, not w
 broker round trip that would otherwise sit between the delivery and the model call (a redelivery after a
 worker crash finds the message claimed and does nothing)."""
 
+from typing import Any
+
 from celery import shared_task
 
 from api.extensions.database import db
@@ -14,10 +16,11 @@ from api.services.dispatch import TaskName
 
 @shared_task(name=TaskName.EXECUTE_CHAT_RUN, queue="run", acks_late=True, ignore_result=True,
              soft_time_limit=1200, time_limit=1260)
-def execute_chat_run_task(message_id: str, task_id: str, hints: dict[str, bool] | None = None) -> str:
+def execute_chat_run_task(message_id: str, task_id: str, hints: dict[str, bool] | None = None,
+                          turn: dict[str, Any] | None = None) -> str:
     """Generate the answer of one pending message and stream it to the run's topic."""
     return run_execution_service.execute_chat_run(db.session, runtime=get_runtime(), message_id=message_id,
-                                                  task_id=task_id, hints=hints)
+                                                  task_id=task_id, hints=hints, turn=turn)
 
 
 @shared_task(name=TaskName.GENERATE_CONVERSATION_NAME, queue="run", ignore_result=True, soft_time_limit=60)

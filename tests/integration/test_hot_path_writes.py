@@ -160,7 +160,7 @@ def test_the_broker_transport_keeps_one_client_per_channel_and_delivers(pg_servi
 def test_the_worker_claim_waits_out_a_database_refusing_connections(engine, app_id, scratch_database):
     import threading
 
-    from api.services import run_execution_service
+    from api.services import run_claim
 
     params = _turn_params(app_id, uuid7_str())
     with Session(engine) as session:
@@ -181,7 +181,7 @@ def test_the_worker_claim_waits_out_a_database_refusing_connections(engine, app_
     reopen.start()
     try:
         with Session(busy) as session:
-            message = run_execution_service._claim_retrying_connect(session, params["m_id"])
+            message = run_claim.claim_retrying_connect(session, params["m_id"])
     finally:
         reopen.join()
         busy.dispose()

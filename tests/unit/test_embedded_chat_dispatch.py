@@ -72,14 +72,16 @@ def test_a_run_whose_claim_fails_tells_the_waiting_stream_at_once(app, tmp_path)
 
     from api.extensions import redis_keys
     from api.libs.sse import RawEvent
-    from api.services import run_execution_service
+    from api.services import run_claim, run_execution_service
 
     runtime = app.extensions["runtime"]
     subscription = runtime.broadcaster.topic(redis_keys.run_topic("task-1")).subscribe()
     unreachable = Session(sa.create_engine(f"sqlite:///{tmp_path / 'missing' / 'app.db'}"))  # no such directory
 
-    with app.app_context(), pytest.raises(sa.exc.OperationalError):
+    with app.app_context(), pytest.raises(run_claim.ClaimFailedError) as failed:
         run_execution_service.execute_chat_run(unreachable, runtime=runtime, message_id="m-1", task_id="task-1")
+
+    assert isinstance(failed.value.__cause__, sa.exc.OperationalError)
 
     assert RawEvent.of(subscription.receive(timeout=2)).name == "_failed"  # the relay ends the stream with an error
     subscription.close()
