@@ -14,6 +14,9 @@ class Subscription(Protocol):
     def receive(self, timeout: float) -> bytes | None:
         """Next message, or None when `timeout` seconds pass without one."""
 
+    def confirm(self) -> None:
+        """Wait until the subscription is active (see Topic.subscribe); raises if the broker does not confirm it."""
+
     def close(self) -> None: ...
 
 
@@ -27,7 +30,11 @@ class Topic(Protocol):
         broker in the order they were queued. For high-rate streams (one event per model token)."""
         ...
 
-    def subscribe(self) -> Subscription: ...
+    def subscribe(self, *, confirmed: bool = True) -> Subscription:
+        """Subscribe; it sees what is published after it is active. With `confirmed` (the default) this returns
+        once it is; with False it returns once the request is sent (a broker that cannot be reached still raises
+        here): call `confirm()` before anything publishes what it must see. Other work can overlap the wait."""
+        ...
 
 
 class Broadcaster(Protocol):

@@ -51,6 +51,9 @@ class _MuxSubscription:
             raise redis.exceptions.ConnectionError("the pub/sub connection to Redis was lost")
         return item  # type: ignore[return-value]
 
+    def confirm(self) -> None:
+        self._mux.confirm(self)
+
     def close(self) -> None:
         self._mux.remove(self)
 
@@ -71,7 +74,8 @@ class _Multiplexer:
         self._pid = 0
         self._subs: dict[str, set[_MuxSubscription]] = {}
 
-    def subscribe(self, channel: str) -> _MuxSubscription:
+    def subscribe(self, channel: str, *, wait: bool = True) -> _MuxSubscription:
+        """A subscription to `channel`; with `wait`, active when returned (else see `confirm`)."""
         sub = _MuxSubscription(self, channel)
         with self._lock:
             conn = self._connection()
@@ -86,10 +90,16 @@ class _Multiplexer:
                 except Exception:
                     self._drop(conn)
                     raise
+        if wait:
+            self.confirm(sub)
+        return sub
+
+    def confirm(self, sub: _MuxSubscription) -> None:
+        """Wait for Redis to confirm the subscription (at once if it has); raises (and removes it) if it does
+        not within CONFIRM_TIMEOUT, or the connection was lost meanwhile."""
         if not sub.confirmed.wait(CONFIRM_TIMEOUT) or sub.lost:
             self.remove(sub)
-            raise redis.exceptions.TimeoutError(f"no subscribe confirmation for {channel}")
-        return sub
+            raise redis.exceptions.TimeoutError(f"no subscribe confirmation for {sub.channel}")
 
     def remove(self, sub: _MuxSubscription) -> None:
         with self._lock:
@@ -244,8 +254,8 @@ class _RedisTopic:
     def publish_nowait(self, message: bytes) -> None:
         self._batcher.put(self._channel, message)
 
-    def subscribe(self) -> _MuxSubscription:
-        return self._mux.subscribe(self._channel)
+    def subscribe(self, *, confirmed: bool = True) -> _MuxSubscription:
+        return self._mux.subscribe(self._channel, wait=confirmed)
 
 
 class RedisBroadcaster:
@@ -287,6 +297,9 @@ class _LocalSubscription:
         except queue.Empty:
             return None
 
+    def confirm(self) -> None:
+        pass  # active from the start
+
     def close(self) -> None:
         self._hub._remove(self._name, self)
 
@@ -302,7 +315,7 @@ class _LocalTopic:
     def publish_nowait(self, message: bytes) -> None:
         self.publish(message)  # in-process: already cheap and non-blocking
 
-    def subscribe(self) -> _LocalSubscription:
+    def subscribe(self, *, confirmed: bool = True) -> _LocalSubscription:
         sub = _LocalSubscription(self._hub, self._name)
         self._hub._add(self._name, sub)
         return sub

@@ -121,12 +121,14 @@ def start_chat_run(session: Session, *, runtime: Runtime, snapshot: AppSnapshot,
     """Validate a chat/completion request and persist its pending message.
 
     Subscribes to the run's topic first (Redis down → the request fails before any row is written), then
-    writes conversations (new ones), messages (status pending), message_files and commits once, then dispatches
-    the worker task (here, not when the response starts: the worker starts while the response is being built).
+    writes conversations (new ones), messages (status pending), message_files and commits once, then (the
+    subscription confirmed meanwhile) dispatches the worker task (here, not when the response starts: the worker
+    starts while the response is being built).
     Takes an active-request slot. Both are given back by stream_events, or by `release` if the stream never
     starts. Raises: NotChatAppError / AppUnavailableError (mode, missing config), InvalidInputError
-    (inputs, files, ids), ConversationNotFoundError, TooManyRequestsError (limits), ServiceUnavailableError (the
-    task could not be queued: the message is marked `error`, nothing is left pending).
+    (inputs, files, ids), ConversationNotFoundError, TooManyRequestsError (limits), ServiceUnavailableError (no
+    subscription confirmed, or the task could not be queued: the message is marked `error`, nothing is left
+    pending).
     """
     _check_mode(snapshot, route)
     config = _model_config(snapshot, model_config_override)
@@ -145,8 +147,8 @@ def start_chat_run(session: Session, *, runtime: Runtime, snapshot: AppSnapshot,
     subscription = None
     try:
         # Subscribe before anything can publish, and before any row is written: without Redis, a 503 and no
-        # orphan pending message.
-        subscription = runtime.broadcaster.topic(redis_keys.run_topic(task_id)).subscribe()
+        # orphan pending message. Its confirmation is awaited after the write, before the dispatch.
+        subscription = runtime.broadcaster.topic(redis_keys.run_topic(task_id)).subscribe(confirmed=False)
         handle = _persist(session, snapshot, caller, config, conversation, clean_inputs, query, specs,
                           invoke_from, auto_generate_name, model_config_override is not None, task_id)
     except BaseException:
@@ -156,6 +158,7 @@ def start_chat_run(session: Session, *, runtime: Runtime, snapshot: AppSnapshot,
         raise
     handle.slot, handle.subscription = slot, subscription
     try:
+        subscription.confirm()  # requested before the write: its answer is back by now
         dispatch.enqueue_chat_run(runtime.dispatcher, message_id=handle.message_id, task_id=handle.task_id,
                                   hints=handle.hints, turn=handle.turn)
     except Exception:

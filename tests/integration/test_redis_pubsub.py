@@ -130,3 +130,41 @@ def test_the_publisher_reconnects_after_its_connection_is_killed(client):
         received = sub.receive(timeout=0.5)
     assert received == b"again"
     sub.close()
+
+
+def test_an_unconfirmed_subscription_sees_what_is_published_once_it_is_confirmed(client):
+    hub = RedisBroadcaster(client)
+    topic = hub.topic(_channel())
+    sub = topic.subscribe(confirmed=False)  # sent; other work overlaps Redis's answer
+    sub.confirm()
+    sub.confirm()  # again: at once
+    topic.publish(b"after")
+
+    assert sub.receive(timeout=2) == b"after"
+    sub.close()
+
+
+def test_a_subscription_redis_does_not_confirm_in_time_fails_on_confirm(client, monkeypatch):
+    from api.extensions import pubsub
+
+    hub = RedisBroadcaster(client)
+    hub.topic(_channel()).subscribe().close()  # the shared connection is up
+    monkeypatch.setattr(pubsub, "CONFIRM_TIMEOUT", 0.05)
+    client.execute_command("CLIENT", "PAUSE", "500", "ALL")  # Redis answers nobody for half a second
+    name = _channel()
+    sub = hub.topic(name).subscribe(confirmed=False)
+
+    with pytest.raises(redis.exceptions.TimeoutError):
+        sub.confirm()
+    time.sleep(0.6)
+    deadline = time.monotonic() + 2  # it was removed: its late SUBSCRIBE is undone
+    while dict(client.pubsub_numsub(name))[name.encode()] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert dict(client.pubsub_numsub(name))[name.encode()] == 0
+
+
+def test_subscribing_without_redis_fails_at_once_also_unconfirmed():
+    hub = RedisBroadcaster(redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1))
+
+    with pytest.raises(redis.exceptions.ConnectionError):
+        hub.topic(_channel()).subscribe(confirmed=False)
