@@ -98,7 +98,9 @@ class Claim:
             with Session(engine) as session:
                 return cls._make(session, message_id, on_claimed)
 
-        return cls(_executor().submit(make))
+        claim = cls(_executor().submit(make))
+        time.sleep(0)  # hand the GIL over: the UPDATE goes out before the caller goes on (building a prompt)
+        return claim
 
     @classmethod
     def now(cls, session: Session, message_id: str, on_claimed: Callable[[], None]) -> Claim:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -232,11 +233,14 @@ def _generate(session: Session, runtime: Runtime, message: Message, publisher: _
     claimed = False
     try:
         for item in pipeline.generate(targets, messages, should_stop=stopped.is_set, retry=_retry, breaker=_breaker):
-            if not claimed:  # nothing is published before the run is known to be ours (raises if it is not)
+            first = not claimed
+            if first:  # nothing is published before the run is known to be ours (raises if it is not)
                 claim.message()
                 claimed = True
             if isinstance(item, pipeline.Delta):
                 publisher.event("message", id=message.id, answer=item.text, from_variable_selector=None)
+                if first:  # the publisher thread sends it now, not once this thread has parsed a burst
+                    time.sleep(0)
             else:
                 finished = item
     finally:
