@@ -131,7 +131,8 @@ def _client(host: str, targets: list[Target], cycle: list[int], first_slot: int,
     start = perf()
     measure_from = start + warmup
     stop_at = start + warmup + duration if duration is not None else float("inf")
-    # A `per_slot` plan ends when its requests have (each one bounded by hang_timeout), however long they take.
+    # A `per_slot` plan ends when its requests have, however long that takes (a request silent for hang_timeout
+    # ends as a hang).
     deadline = stop_at + drain if duration is not None else float("inf")
     for slot in slots:
         slot.left = per_slot if per_slot is not None else -1
@@ -341,7 +342,7 @@ def run_streams(targets: list[Target], *, concurrency: int, cycle: list[int] | N
             barrier.wait(timeout=60)
         except threading.BrokenBarrierError:
             pass
-        work = duration if duration is not None else per_slot * hang_timeout  # type: ignore[operator]
+        work = duration if duration is not None else per_slot * (hang_timeout + 60)  # type: ignore[operator]
         limit = time.monotonic() + warmup + work + drain + hang_timeout + 60
         collected = collect_results(results, procs, deadline=limit)
     finally:

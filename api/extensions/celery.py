@@ -53,11 +53,7 @@ def init_app(app: Flask, settings: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         task_default_queue="default",
-        # `run` is consumed without kombu's ack bookkeeping (a ZADD + HSET round trip before each task starts, and
-        # a second one at its ack): a redelivered run would find its message claimed or failed by then anyway (the
-        # API's relay gives up on an unclaimed run after RUN_QUEUE_TIMEOUT, on a silent one after
-        # RUN_WORKER_LOST_TIMEOUT; kombu redelivers after an hour). Indexing keeps it: a lost task is redelivered.
-        task_queues=[Queue(name, no_ack=name == "run") for name in QUEUES],
+        task_queues=[Queue(name) for name in QUEUES],
         task_routes=ROUTES,
         worker_prefetch_multiplier=1,
         # Generation is I/O-bound streaming: one worker process runs many runs on threads, so the

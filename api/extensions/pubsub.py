@@ -61,9 +61,9 @@ class _MuxSubscription:
 class _Multiplexer:
     """Every subscription of this process over ONE Redis pub/sub connection, read by one thread.
 
-    A subscription costs one SUBSCRIBE round trip (its confirmation is awaited, so nothing published after
-    `subscribe()` returns is missed) instead of a connect, a handshake and a close per stream. When the
-    connection drops, every open subscription is told (its `receive` raises) and the next subscribe
+    A subscription costs one SUBSCRIBE round trip (its confirmation is awaited, by `subscribe()` or later by
+    `confirm()`, so nothing published after that is missed) instead of a connect, a handshake and a close per
+    stream. When the connection drops, every open subscription is told (its `receive` raises) and the next subscribe
     reconnects: nothing is silently resubscribed with a gap in between.
     """
 

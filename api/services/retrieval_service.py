@@ -212,6 +212,11 @@ def _configured_dataset_ids(dataset_configs: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+def uses_knowledge(config: dict[str, Any]) -> bool:
+    """Whether an app's model config names datasets to retrieve from (retrieve_for_app may search)."""
+    return bool(_configured_dataset_ids(config.get("dataset_configs") or {}))
+
+
 def retrieve_for_app(session: Session, *, runtime: Runtime, tenant_id: str, config: dict[str, Any], query: str,
                      inputs: dict[str, Any] | None, app_mode: str, invoke_from: str | None) -> AppKnowledge:
     """Retrieve context for one turn from the app's `dataset_configs` (only the workspace's initialised datasets).

@@ -4,18 +4,23 @@ A run belongs to the worker whose conditional UPDATE moves its message from `pen
 or late task finds it taken and does nothing. The claim is one database round trip, made on a claim thread while
 the run's own thread builds the prompt and calls the model (the API hands the turn over in the task: see
 `turn_of`), so it is not part of the time to the first token. The run thread waits for the claim's outcome
-(`Claim.message`) before it publishes or writes anything; a run that turns out not to be ours only drops its model
-call. A task without the turn (an older producer) waits for the claim first and uses the claimed row.
+(`Claim.message`) before it publishes or writes anything, and before it retrieves knowledge (which writes hit
+counts and calls embedding models); a run that turns out not to be ours only drops its model call. A claim that
+fails tells the waiting stream at once (`on_failed`). A task without the turn (an older API) waits for the claim
+first and uses the claimed row; so does a session bound to one connection (it cannot be shared with a thread).
+Deploy workers before APIs: an older worker does not take the turn.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +38,7 @@ _MESSAGES = Message.__table__
 _CLAIM = (sa.update(_MESSAGES).where(_MESSAGES.c.id == sa.bindparam("claim_id"), _MESSAGES.c.status == "pending")
           .values(status="running").returning(*_MESSAGES.c))
 CLAIM_CONNECT_RETRY_DELAYS = (0.1, 0.2, 0.4)  # seconds before each further attempt
-CLAIM_THREADS = 8  # per process; a claim holds its thread for one round trip (longer only while retrying connects)
+CLAIM_THREADS = 16  # per process; a claim holds its thread for one round trip (longer only while retrying connects)
 # The fields of a turn's message a run reads; the API sends them with the task (`turn_of`).
 TURN_FIELDS = ("conversation_id", "app_id", "app_mode", "inputs", "query", "invoke_from", "override_model_configs",
                "app_model_config_id", "message_metadata")
@@ -86,34 +91,40 @@ def message_of(message_id: str, task_id: str, turn: dict[str, Any]) -> Message:
 
 
 class Claim:
-    """The claim of one message: `start` makes it on a claim thread, `now` on the calling one. `on_claimed` runs
-    once the row is ours, before `message` returns it."""
+    """The claim of one message: `start` makes it on a claim thread, `now` on the calling one. On the thread that
+    made it, once its outcome is known (and before `message` reports it): `on_claimed` if the row is ours,
+    `on_failed` if the claim itself failed."""
 
     def __init__(self, outcome: Future[Message | None]) -> None:
         self._outcome = outcome
 
     @classmethod
-    def start(cls, engine: sa.engine.Engine, message_id: str, on_claimed: Callable[[], None]) -> Claim:
-        def make() -> Message | None:
-            with Session(engine) as session:
-                return cls._make(session, message_id, on_claimed)
-
-        claim = cls(_executor().submit(make))
+    def start(cls, engine: sa.Engine, message_id: str, on_claimed: Callable[[], None],
+              on_failed: Callable[[], None]) -> Claim:
+        """On a claim thread, in a session of its own on `engine` (a session is never shared between threads)."""
+        claim = cls(_executor().submit(cls._make, lambda: Session(engine), message_id, on_claimed, on_failed))
         time.sleep(0)  # hand the GIL over: the UPDATE goes out before the caller goes on (building a prompt)
         return claim
 
     @classmethod
-    def now(cls, session: Session, message_id: str, on_claimed: Callable[[], None]) -> Claim:
+    def now(cls, session: Session, message_id: str, on_claimed: Callable[[], None],
+            on_failed: Callable[[], None]) -> Claim:
         outcome: Future[Message | None] = Future()
         try:
-            outcome.set_result(cls._make(session, message_id, on_claimed))
+            outcome.set_result(cls._make(lambda: contextlib.nullcontext(session), message_id, on_claimed, on_failed))
         except Exception as exc:
             outcome.set_exception(exc)
         return cls(outcome)
 
     @staticmethod
-    def _make(session: Session, message_id: str, on_claimed: Callable[[], None]) -> Message | None:
-        message = claim_retrying_connect(session, message_id)
+    def _make(sessions: Callable[[], AbstractContextManager[Session]], message_id: str,
+              on_claimed: Callable[[], None], on_failed: Callable[[], None]) -> Message | None:
+        try:
+            with sessions() as session:
+                message = claim_retrying_connect(session, message_id)
+        except Exception:
+            on_failed()
+            raise
         if message is not None:
             on_claimed()
         return message

@@ -1,8 +1,9 @@
 """Executing a chat/completion run (the worker side; Celery task or embedded thread).
 
 Contract: claims the message with a conditional UPDATE (pending → running; run_claim: while the model
-call starts, and nothing is published or written before it succeeds), so a redelivered or late task is a
-no-op; publishes `_claimed`, then heartbeats every RUN_HEARTBEAT_INTERVAL while
+call starts, and nothing is published or written before it succeeds), so a redelivered or late task
+publishes and writes nothing (it only drops its model call); publishes `_claimed`, then heartbeats every
+RUN_HEARTBEAT_INTERVAL while
 it works, one `message` event per upstream chunk, and exactly one terminal event (`message_end`
 or `error`) — also on unexpected failures. The answer, usage, prices, latency, the model that
 answered and the final status (normal | stopped | error) are persisted before the terminal event. If the
@@ -164,31 +165,36 @@ def execute_chat_run(session: Session, *, runtime: Runtime, message_id: str, tas
     stopped = threading.Event()
     publisher = _Publisher(runtime, task_id, {})
 
-    def on_claimed() -> None:  # on the claim thread, once the row is ours
+    def on_claimed() -> None:  # on the claiming thread, once the row is ours
         publisher.raw({"event": CLAIMED})  # queued, not awaited (as every event)
         _monitor.watch(task_id, counters=runtime.counters, beat=lambda: publisher.raw({"event": HEARTBEAT}),
                        interval=runtime.settings.run_heartbeat_interval, stopped=stopped)
 
-    claim = (run_claim.Claim.now(session, message_id, on_claimed) if turn is None
-             else run_claim.Claim.start(session.get_bind(), message_id, on_claimed))
+    def on_failed() -> None:  # the client hears of it now, not after its queue timeout (nothing was claimed)
+        publisher.raw({"event": FAILED})
+        stopped.set()  # a model call already under way ends at its next chunk
+
+    bind = session.get_bind()
+    claim = (run_claim.Claim.start(bind, message_id, on_claimed, on_failed)
+             if turn is not None and isinstance(bind, sa.Engine)
+             else run_claim.Claim.now(session, message_id, on_claimed, on_failed))
     status = "error"
     try:
-        message = claim.message() if turn is None else run_claim.message_of(message_id, task_id, turn)
-        publisher.envelope = _envelope(message)
         try:
+            message = claim.message() if turn is None else run_claim.message_of(message_id, task_id, turn)
+            publisher.envelope = _envelope(message)
             status = _generate(session, runtime, message, publisher, task_id, hints, stopped, claim)
         except Exception as exc:
+            session.rollback()  # no pooled connection is held while the claim's outcome is awaited
             claim.message()  # a run that is not ours leaves the row and the stream alone (raises)
             status = _fail(session, message_id, publisher, exc)
     except run_claim.NotClaimableError:
         logger.info("run not claimable (already handled) message_id=%s", message_id)
         return "skipped"
-    except run_claim.ClaimFailedError:  # the client hears of it now, not after its queue timeout (nothing was claimed)
-        publisher.raw({"event": FAILED})
-        raise
     finally:
         ours = claim.ours()  # after this, the claim thread no longer starts watching the run
-        _monitor.unwatch(task_id)
+        if ours:  # another delivery of the same task must not end this run's watch
+            _monitor.unwatch(task_id)
         if ours and not publisher.terminal_sent:
             publisher.event("error", code="internal_server_error", status=500, message="Internal Server Error")
     if status == "normal" and (message.message_metadata or {}).get("auto_generate_name"):
@@ -224,6 +230,8 @@ def _generate(session: Session, runtime: Runtime, message: Message, publisher: _
     config = _config(session, runtime, message)
     tenant_id = _tenant_of(session, message)
     targets = _targets(session, runtime, tenant_id, config["model"])
+    if retrieval_service.uses_knowledge(config):
+        claim.message()  # retrieval writes hit counts and calls embedding models: only for a run that is ours
     knowledge = retrieval_service.retrieve_for_app(  # the app's datasets (dataset_configs), if any
         session, runtime=runtime, tenant_id=tenant_id, config=config, query=message.query or "",
         inputs=message.inputs, app_mode=message.app_mode or "", invoke_from=message.invoke_from)

@@ -162,7 +162,7 @@ def start_chat_run(session: Session, *, runtime: Runtime, snapshot: AppSnapshot,
         dispatch.enqueue_chat_run(runtime.dispatcher, message_id=handle.message_id, task_id=handle.task_id,
                                   hints=handle.hints, turn=handle.turn)
     except Exception:
-        logger.exception("could not dispatch task_id=%s", handle.task_id)
+        logger.exception("could not subscribe or dispatch task_id=%s", handle.task_id)
         try:
             _mark_failed(handle, _NOT_QUEUED)
         except Exception:  # the expiry sweep ends it later

@@ -1,8 +1,8 @@
 """Generation tasks (queue `run`). LLM runs are not idempotent: no retries; the service claims the message
 (pending → running), so a duplicate delivery is a no-op, and every failure ends in a terminal `error` event
-and an `error` row instead of a retry. The `run` queue is consumed without kombu's ack bookkeeping (see
-api/extensions/celery.py), and what is left of the ack comes when the task ends, not between its delivery and the
-model call (acks_late)."""
+and an `error` row instead of a retry. The run task is acked when it ends, not when it starts: the ack is a
+broker round trip that would otherwise sit between the delivery and the model call (a redelivery after a
+worker crash finds the message claimed and does nothing)."""
 
 from typing import Any
 

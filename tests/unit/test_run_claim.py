@@ -165,3 +165,18 @@ def test_what_celery_shows_of_a_run_task_leaves_the_users_turn_out():
     assert published["args"] == ["m-1", "t-1", {"history": False}, turn]  # the worker gets all of it
     assert published["argsrepr"] == "['m-1', 't-1', {'history': False}, '…']"
     assert "4111" not in published["argsrepr"] + published["kwargsrepr"]
+
+
+def test_a_second_delivery_leaves_the_running_deliverys_watch_alone(env):
+    handle, task = _turn(env)
+    db.session.execute(sa.update(Message).where(Message.id == handle.message_id).values(status="running"))
+    db.session.commit()  # the first delivery runs it, in this process
+    monitor = run_execution_service._monitor
+    monitor.watch(handle.task_id, counters=env.runtime.counters, beat=lambda: None, interval=60)
+    try:
+        assert run_execution_service.execute_chat_run(db.session, runtime=env.runtime, **task) == "skipped"
+
+        assert handle.task_id in monitor._runs  # its heartbeats and stop flag still watched
+    finally:
+        monitor.unwatch(handle.task_id)
+        handle.subscription.close()
