@@ -192,11 +192,12 @@ def execute_chat_run(session: Session, *, runtime: Runtime, message_id: str, tas
         logger.info("run not claimable (already handled) message_id=%s", message_id)
         return "skipped"
     finally:
-        ours = claim.ours()  # after this, the claim thread no longer starts watching the run
-        if ours:  # another delivery of the same task must not end this run's watch
+        # Waits for the claim (so its thread no longer starts watching the run). A run that is not ours leaves the
+        # watch of the delivery that owns it alone.
+        if claim.ours():
             _monitor.unwatch(task_id)
-        if ours and not publisher.terminal_sent:
-            publisher.event("error", code="internal_server_error", status=500, message="Internal Server Error")
+            if not publisher.terminal_sent:
+                publisher.event("error", code="internal_server_error", status=500, message="Internal Server Error")
     if status == "normal" and (message.message_metadata or {}).get("auto_generate_name"):
         dispatch.enqueue_conversation_name(runtime.dispatcher, conversation_id=message.conversation_id)
     return status
@@ -238,19 +239,18 @@ def _generate(session: Session, runtime: Runtime, message: Message, publisher: _
     messages = _prompt(session, runtime, message, config, targets[0], context=knowledge.context, hints=hints)
     session.commit()  # hand the pooled connection back while the model streams
     finished: pipeline.Finished | None = None
-    claimed = False
+    first = True
     try:
         for item in pipeline.generate(targets, messages, should_stop=stopped.is_set, retry=_retry, breaker=_breaker):
-            first = not claimed
             if first:  # nothing is published before the run is known to be ours (raises if it is not)
                 claim.message()
-                claimed = True
             if isinstance(item, pipeline.Delta):
                 publisher.event("message", id=message.id, answer=item.text, from_variable_selector=None)
                 if first:  # the publisher thread sends it now, not once this thread has parsed a burst
                     time.sleep(0)
             else:
                 finished = item
+            first = False
     finally:
         if stopped.is_set():  # a flag this run never saw expires by its TTL (no round trip per run for it)
             runtime.counters.delete(redis_keys.run_stop_flag(task_id))

@@ -13,7 +13,6 @@ from api.models.conversation import Message
 from api.services.dispatch import TaskName
 from tests.conftest import embedded_app
 from tests.e2e.chat_support import Stack
-from tests.fakes.llm_server import start_llm_server
 from tests.helpers import Console, body
 
 
@@ -24,13 +23,6 @@ class _BrokerDown:
     def send(self, task_name: str, *args: object) -> None:
         self.sent.append(str(task_name))
         raise ConnectionRefusedError("broker unreachable")
-
-
-@pytest.fixture
-def llm():
-    server = start_llm_server()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

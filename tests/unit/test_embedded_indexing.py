@@ -22,7 +22,6 @@ from api.services import indexing_lease_service, indexing_service
 from api.services.dispatch import TaskName
 from tests.conftest import embedded_settings
 from tests.fakes import llm_wire
-from tests.fakes.llm_server import start_llm_server
 from tests.fakes.rag_stores import InMemoryFullText, InMemoryVectorStore
 from tests.helpers import wait_for
 from tests.integration.indexing_support import make_dataset, make_document, make_tenant, make_upload
@@ -43,13 +42,6 @@ def app(tmp_path):
         upgrade()
         yield app
         db.session.remove()
-
-
-@pytest.fixture
-def llm():
-    server = start_llm_server(embedding_dim=8)
-    yield server
-    server.stop()
 
 
 def test_embedded_indexing_reaping_and_removal_on_sqlite(app, llm):

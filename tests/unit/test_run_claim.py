@@ -20,7 +20,6 @@ from api.services import run_claim, run_execution_service, run_service, service_
 from api.services.dispatch import TaskName
 from tests.conftest import embedded_app
 from tests.e2e.chat_support import Stack
-from tests.fakes.llm_server import start_llm_server
 from tests.helpers import Console
 
 
@@ -30,13 +29,6 @@ class _Recorder:
 
     def send(self, task_name: str, *args: object) -> None:
         self.sent.append((str(task_name), args))
-
-
-@pytest.fixture
-def llm():
-    server = start_llm_server()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Fixtures: a real fake model server on 127.0.0.1 per test; provider HTTP clients closed after the session."""
+"""Fixtures: the fake model server on 127.0.0.1 per test (tests/unit/conftest.py); provider HTTP clients closed
+after the session."""
 
 from __future__ import annotations
 
@@ -7,14 +8,12 @@ from collections.abc import Iterator
 import pytest
 
 from api.core.model_runtime import registry
-from tests.fakes.llm_server import FakeLLMServer, start_llm_server
+from tests.fakes.llm_server import FakeLLMServer
 
 
 @pytest.fixture
-def llm_server() -> Iterator[FakeLLMServer]:
-    server = start_llm_server()
-    yield server
-    server.stop()
+def llm_server(llm: FakeLLMServer) -> FakeLLMServer:
+    return llm  # tests/unit/conftest.py's server, under the name these tests use
 
 
 @pytest.fixture(autouse=True, scope="session")
