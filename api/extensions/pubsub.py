@@ -23,7 +23,7 @@ CONFIRM_TIMEOUT = 5.0
 POLL_SECONDS = 1.0
 
 
-def _dedicated_connection_factory(client: redis.Redis,
+def dedicated_connection_factory(client: redis.Redis,
                                   **overrides: object) -> Callable[[], redis.connection.AbstractConnection]:
     """New connections like the client's (URL, auth, TLS, db), outside its pool, speaking RESP2 without
     health-check PINGs: their owner thread alone reads and writes them."""
@@ -68,7 +68,7 @@ class _Multiplexer:
     """
 
     def __init__(self, client: redis.Redis) -> None:
-        self._make = _dedicated_connection_factory(client)
+        self._make = dedicated_connection_factory(client)
         self._lock = threading.Lock()
         self._conn: redis.connection.AbstractConnection | None = None
         self._pid = 0
@@ -184,7 +184,7 @@ class _BatchPublisher:
 
     def __init__(self, client: redis.Redis) -> None:
         timeout = client.connection_pool.connection_kwargs.get("socket_timeout") or 10.0
-        self._make = _dedicated_connection_factory(client, socket_timeout=timeout)
+        self._make = dedicated_connection_factory(client, socket_timeout=timeout)
         self._queue: queue.SimpleQueue[tuple[bytes, bytes]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._pid = 0

@@ -79,7 +79,7 @@ def build_runtime(settings: Settings, celery: Celery) -> Runtime:
                                       health_check_interval=30, max_connections=REDIS_MAX_CONNECTIONS)
         broadcaster: Broadcaster = RedisBroadcaster(client)
         counters: CounterStore = RedisCounterStore(client)
-        dispatcher: Dispatcher = CeleryDispatcher(celery)
+        dispatcher: Dispatcher = CeleryDispatcher(celery, settings.celery_broker_url)
     else:
         client = None
         broadcaster = LocalBroadcaster()

@@ -149,10 +149,11 @@ def test_what_celery_shows_of_a_run_task_leaves_the_users_turn_out():
     from api.extensions.celery import CeleryDispatcher
 
     published = {}
-    celery = types.SimpleNamespace(send_task=lambda name, **options: published.update(options, name=name))
+    celery = types.SimpleNamespace(send_task=lambda name, **options: published.update(options, name=name),
+                                   conf=types.SimpleNamespace(broker_transport_options={}))
     turn = {"query": "my card number is 4111", "inputs": {"secret": "x"}, "created_at": "2026-12-01T00:00:00"}
 
-    CeleryDispatcher(celery).send(TaskName.EXECUTE_CHAT_RUN, "m-1", "t-1", {"history": False}, turn)
+    CeleryDispatcher(celery, "amqp://").send(TaskName.EXECUTE_CHAT_RUN, "m-1", "t-1", {"history": False}, turn)
 
     assert published["args"] == ["m-1", "t-1", {"history": False}, turn]  # the worker gets all of it
     assert published["argsrepr"] == "['m-1', 't-1', {'history': False}, '…']"
