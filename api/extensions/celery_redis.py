@@ -1,14 +1,16 @@
-"""Kombu's Redis transport, keeping one Redis client per channel (the broker transport for `redis://` brokers).
+"""Kombu's Redis transport with three changes (the broker transport for `redis://` brokers), and a direct publisher.
 
-Kombu's Redis channel builds a new `redis.Redis` object for every command it sends without an explicit client:
-each publish (`LPUSH`), and each delivery's and ack's bookkeeping pipeline. Building one means building
-redis-py's table of about 170 response callbacks. Measured on the chat path: `send_task` took 480 µs with a new
-client per publish and 370 µs with the kept one (the `LPUSH` itself: 60 µs); in the worker, making clients was
-about 6% of its CPU. The objects were thrown away after one command; they all share the channel's connection pool.
+1. One Redis client per channel. Kombu's Redis channel builds a new `redis.Redis` object for every command it
+   sends without an explicit client: each publish (`LPUSH`), and each delivery's and ack's bookkeeping pipeline.
+   Building one means building redis-py's table of about 170 response callbacks (in the worker, about 6% of its
+   CPU). Here the channel keeps one client over its pool (redis-py clients are safe to share between threads;
+   pipelines are still created per use) and makes a new one only when kombu replaces the pool (after a
+   connection error).
+2. Deliveries of the run queue are tracked in memory only (`QoS`): no Redis round trip before a run starts or
+   at its ack.
+3. `TaskPublisher`: the API's way to queue a task without kombu's publish path.
 
-Here the channel keeps one client over its pool (redis-py clients are safe to share between threads;
-pipelines are still created per use) and makes a new one only when kombu replaces the pool (after a connection
-error). Everything else is kombu's transport, unchanged.
+Everything else is kombu's transport, unchanged.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import redis
 from celery import Celery
 from celery.utils.nodenames import anon_nodename
 from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
 from kombu.utils.json import dumps
 from redis.connection import AbstractConnection
 
@@ -32,7 +35,54 @@ TRANSPORT = f"{__name__}:Transport"
 CLIENT_NAME = "task-publisher"  # how its connections show in CLIENT LIST
 
 
+MEMORY_ONLY_QUEUES = frozenset({"run"})  # generation (api.extensions.celery QUEUES)
+
+
+def _memory_only(message: Any) -> bool:
+    return message is not None and message.delivery_info.get("routing_key") in MEMORY_ONLY_QUEUES
+
+
+class QoS(kombu_redis.QoS):
+    """Kombu's Redis QoS, except that a delivery from a MEMORY_ONLY queue is tracked in this process only.
+
+    For every delivered message kombu writes a copy to Redis (ZADD + HSET, before the task starts) and removes it
+    at the ack (ZREM + HDEL), so that a message whose worker vanished is delivered again after the
+    `visibility_timeout` (an hour). A chat run is worth running only while its client waits: by then the API has
+    ended the message (the worker fell silent), and the run's claim refuses a second delivery. So for the run
+    queue those two round trips per run buy nothing. Its deliveries are only counted here (kombu's base QoS):
+    the prefetch limit holds as before; a message rejected with requeue, or still unacked when the channel
+    closes (warm or cold shutdown), is pushed back onto its queue from memory; a worker killed outright loses
+    the runs it held, which are ended by the API's timeouts as before.
+    """
+
+    def append(self, message: Any, delivery_tag: str) -> None:
+        if _memory_only(message):
+            virtual.QoS.append(self, message, delivery_tag)
+        else:
+            super().append(message, delivery_tag)
+
+    def ack(self, delivery_tag: str) -> None:
+        if _memory_only(self._delivered.get(delivery_tag)):
+            virtual.QoS.ack(self, delivery_tag)
+        else:
+            super().ack(delivery_tag)
+
+    def reject(self, delivery_tag: str, requeue: bool = False) -> None:
+        if _memory_only(self._delivered.get(delivery_tag)):
+            virtual.QoS.reject(self, delivery_tag, requeue=requeue)  # requeue: Channel._restore, leftmost
+        else:
+            super().reject(delivery_tag, requeue=requeue)
+
+    def restore_by_tag(self, tag: str, client: Any = None, leftmost: bool = False) -> None:
+        message = self._delivered.get(tag)
+        if _memory_only(message):
+            self.channel._restore(message, leftmost=leftmost)
+        else:
+            super().restore_by_tag(tag, client=client, leftmost=leftmost)
+
+
 class Channel(kombu_redis.Channel):
+    QoS = QoS
     _shared_client: Any = None
     _shared_client_pool: Any = None
 
@@ -45,6 +95,16 @@ class Channel(kombu_redis.Channel):
             client = super()._create_client()
             self._shared_client, self._shared_client_pool = client, pool
         return client
+
+    def _restore(self, message: Any, leftmost: bool = False) -> None:
+        if not _memory_only(message):
+            super()._restore(message, leftmost=leftmost)
+            return
+        with self.conn_or_acquire() as client:  # no copy in Redis: push back the one delivered
+            pipe = client.pipeline()
+            info = message.delivery_info
+            self._do_restore_message(message._raw, info["exchange"], info["routing_key"], pipe, leftmost)
+            pipe.execute()
 
 
 class Transport(kombu_redis.Transport):
