@@ -97,7 +97,8 @@ def test_a_delivery_rejected_with_requeue_is_delivered_again_as_kombu_does_it(br
     assert [m.payload["n"] for m in received] == [1, 2, 1]
     assert received[2].delivery_info["redelivered"]
     received[2].ack()
-    assert _unacked(redis_client) == 0 and redis_client.llen(queue_name) == 0
+    assert _unacked(redis_client) == 0
+    assert redis_client.llen(queue_name) == 0
     channel.close()
 
 
