@@ -86,7 +86,7 @@ class CeleryDispatcher:
         # (about 15% of a publish).
         shown = [arg if not isinstance(arg, dict) or all(isinstance(v, bool) for v in arg.values()) else "…"
                  for arg in arguments]
-        if self._publisher is not None:  # a redis:// broker: the same message, without kombu's publish path
+        if self._publisher is not None and self._publisher.applies():  # the same message, without kombu's path
             self._publisher.publish(task_name, arguments, repr(shown))
         else:
             self._celery.send_task(task_name, args=arguments, argsrepr=repr(shown), kwargsrepr="{}")

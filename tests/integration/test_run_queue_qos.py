@@ -18,9 +18,10 @@ def broker(pg_services, redis_client):
 
 
 def _publish(connection: Connection, queue_name: str, body: dict) -> None:
+    """As Celery publishes a task: to the anonymous exchange, the queue's name as routing key."""
     queue = Queue(queue_name, Exchange(queue_name, type="direct"), routing_key=queue_name)
     with connection.Producer() as producer:
-        producer.publish(body, exchange=queue.exchange, routing_key=queue_name, declare=[queue], serializer="json")
+        producer.publish(body, exchange="", routing_key=queue_name, declare=[queue], serializer="json")
 
 
 def _unacked(client: redis.Redis) -> int:
@@ -115,4 +116,16 @@ def test_runs_unacked_when_the_channel_closes_are_pushed_back(broker, redis_clie
     _drain(broker, again, 1)
     assert again[0].payload == {"n": 1}
     again[0].ack()
+    channel.close()
+
+
+def test_an_acked_run_is_not_pushed_back_by_a_recover(broker, redis_client):
+    _publish(broker, "run", {"n": 1})
+    channel, received = _consume(broker, "run")
+    _drain(broker, received, 1)
+    received[0].ack()
+
+    channel.basic_recover(requeue=True)  # pushes back what is unacked: nothing
+
+    assert redis_client.llen("run") == 0
     channel.close()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
+from celery import signals
 
 from api.extensions.celery_redis import CLIENT_NAME, TaskPublisher
 from api.services.dispatch import TaskName
@@ -43,10 +45,12 @@ def _without_ids(envelope: dict) -> dict:
 
 
 def test_the_envelope_is_the_one_send_task_writes(celery, publisher, redis_client):
-    celery.send_task(TaskName.EXECUTE_CHAT_RUN, args=ARGS, argsrepr=SHOWN, kwargsrepr="{}")
+    probe = "run.envelope_probe"  # routed to `run`, and registered in no process (send_task adds a registered
+    assert probe not in celery.tasks  # task's own options; the API, which publishes, registers none)
+    celery.send_task(probe, args=ARGS, argsrepr=SHOWN, kwargsrepr="{}")
     expected = _without_ids(_pop(redis_client))
 
-    publisher.publish(TaskName.EXECUTE_CHAT_RUN, ARGS, SHOWN)
+    publisher.publish(probe, ARGS, SHOWN)
     got = _without_ids(_pop(redis_client))
 
     assert got == expected
@@ -71,17 +75,25 @@ def test_each_task_goes_to_its_routed_queue(publisher, redis_client):
     assert _pop(redis_client, "default")["headers"]["task"] == TaskName.TOUCH_API_KEY
 
 
-def test_a_connection_redis_dropped_is_replaced_without_losing_the_message(publisher, redis_client):
-    publisher.publish(TaskName.EXPIRE_STALE_RUNS, [], "[]")
-    _pop(redis_client)
-    ours = [c["id"] for c in redis_client.client_list() if c["name"] == CLIENT_NAME]
-    assert ours  # the kept connection
-    for client_id in ours:
+def _kept_connections(redis_client: redis.Redis) -> list[str]:
+    return [c["id"] for c in redis_client.client_list() if c["name"] == CLIENT_NAME]
+
+
+def test_connections_redis_dropped_are_all_replaced_without_losing_the_message(publisher, redis_client):
+    sent = 0
+    while len(_kept_connections(redis_client)) < 3:  # publishers at once: several connections kept
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda _: publisher.publish(TaskName.EXPIRE_STALE_RUNS, [], "[]"), range(32)))
+        sent += 32
+    assert redis_client.llen("run") == sent
+    redis_client.delete("run")
+    for client_id in _kept_connections(redis_client):
         redis_client.client_kill_filter(_id=client_id)
 
     publisher.publish(TaskName.EXPIRE_STALE_RUNS, [], "[]")
+    publisher.publish(TaskName.EXPIRE_STALE_RUNS, [], "[]")
 
-    assert _pop(redis_client)["headers"]["task"] == TaskName.EXPIRE_STALE_RUNS
+    assert redis_client.llen("run") == 2
 
 
 def test_without_redis_publishing_fails_at_once(celery):
@@ -94,3 +106,17 @@ def test_without_redis_publishing_fails_at_once(celery):
 def test_only_a_plain_redis_broker_takes_the_direct_path(celery):
     assert TaskPublisher.for_broker(celery, "amqp://guest@127.0.0.1//") is None
     assert TaskPublisher.for_broker(celery, "rediss://127.0.0.1:6379/0") is None
+    assert TaskPublisher.for_broker(celery, "redis://127.0.0.1:6379/0;redis://127.0.0.1:6380/0") is None
+
+
+def test_send_task_is_used_while_publish_signals_have_receivers(publisher):
+    def receiver(**_: object) -> None:
+        pass
+
+    assert publisher.applies()
+    signals.before_task_publish.connect(receiver)
+    try:
+        assert not publisher.applies()
+    finally:
+        signals.before_task_publish.disconnect(receiver)
+    assert publisher.applies()
