@@ -62,6 +62,8 @@ def main() -> int:
     print(f"{args.mode}, concurrency {args.concurrency}, first token {args.first_ms} ms, then every "
           f"{args.interval_ms} ms: {len(ok)} streams ({len(result.samples) - len(ok)} errors), "
           f"{tokens} token events in {wall:.1f}s = {tokens / wall:.0f} events/s")
+    for body in result.error_bodies:
+        print(f"  error: {body[:300]}")
     if not tokens:
         return 1
     for name, seconds in (*spent.items(), ("server", sum(spent.values()))):

@@ -8,10 +8,13 @@ from typing import Any
 
 from celery import shared_task
 
+from api.extensions.celery import quiet_task_logs
 from api.extensions.database import db
 from api.extensions.runtime import get_runtime
 from api.services import conversation_service, run_execution_service
 from api.services.dispatch import TaskName
+
+quiet_task_logs(TaskName.EXECUTE_CHAT_RUN)  # one per chat turn: the access log and the message row record it
 
 
 @shared_task(name=TaskName.EXECUTE_CHAT_RUN, queue="run", acks_late=True, ignore_result=True,
