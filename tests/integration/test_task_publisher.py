@@ -83,15 +83,15 @@ def test_connections_redis_dropped_are_all_replaced_without_losing_the_message(p
     sent = 0
     while len(_kept_connections(redis_client)) < 3:  # publishers at once: several connections kept
         with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda _: publisher.publish(TaskName.EXPIRE_STALE_RUNS, [], "[]"), range(32)))
+            list(pool.map(lambda _: publisher.publish(TaskName.GENERATE_CONVERSATION_NAME, [], "[]"), range(32)))
         sent += 32
     assert redis_client.llen("run") == sent
     redis_client.delete("run")
     for client_id in _kept_connections(redis_client):
         redis_client.client_kill_filter(_id=client_id)
 
-    publisher.publish(TaskName.EXPIRE_STALE_RUNS, [], "[]")
-    publisher.publish(TaskName.EXPIRE_STALE_RUNS, [], "[]")
+    publisher.publish(TaskName.GENERATE_CONVERSATION_NAME, [], "[]")
+    publisher.publish(TaskName.GENERATE_CONVERSATION_NAME, [], "[]")
 
     assert redis_client.llen("run") == 2
 
@@ -100,7 +100,7 @@ def test_without_redis_publishing_fails_at_once(celery):
     down = TaskPublisher.for_broker(celery, "redis://127.0.0.1:1/0")
 
     with pytest.raises(redis.exceptions.ConnectionError):
-        down.publish(TaskName.EXPIRE_STALE_RUNS, [], "[]")
+        down.publish(TaskName.GENERATE_CONVERSATION_NAME, [], "[]")
 
 
 def test_only_a_plain_redis_broker_takes_the_direct_path(celery):
