@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from flask import Flask
 
 from api.config import Settings, load_settings
+from api.libs import passwords
 
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
 
@@ -77,6 +79,30 @@ def drop_database(database_url: str, url_to_drop: str) -> None:
     with engine.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()
+
+
+_PRODUCTION_HASHER = passwords._hasher
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing() -> Iterator[None]:
+    """In-process tests hash passwords with Argon2id at its minimum cost (the advice Django gives for test suites).
+
+    At the production cost every setup and login spends ~100 ms in Argon2, about a sixth of the suite. The algorithm
+    and the code path are the same; `production_password_hashing` gives a test the real parameters back, and the e2e
+    servers (subprocesses) always run with them."""
+    patch = pytest.MonkeyPatch()
+    fast = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    patch.setattr(passwords, "_hasher", fast)
+    patch.setattr(passwords, "_DUMMY_HASH", fast.hash("timing-equaliser-not-a-password"))
+    yield
+    patch.undo()
+
+
+@pytest.fixture
+def production_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(passwords, "_hasher", _PRODUCTION_HASHER)
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", _PRODUCTION_HASHER.hash("timing-equaliser-not-a-password"))
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 import time
 
+import argon2
 import jwt as pyjwt
 import pytest
 
@@ -9,10 +10,12 @@ from api.libs.uuid7 import is_uuid, uuid7
 SECRET = "s" * 40
 
 
-def test_hash_password_roundtrip_and_rejects_wrong_password():
+def test_hash_password_roundtrip_and_rejects_wrong_password(production_password_hashing):
     stored = passwords.hash_password("passw0rd1")
 
     assert stored.startswith("$argon2id$")
+    parameters = argon2.extract_parameters(stored)  # OWASP's Argon2id baseline: 19 MiB, 2 passes, 1 lane
+    assert (parameters.memory_cost, parameters.time_cost, parameters.parallelism) == (19456, 2, 1)
     assert passwords.verify_password("passw0rd1", stored)
     assert not passwords.verify_password("passw0rd2", stored)
 
