@@ -2,10 +2,12 @@
 
 Each test runs inside an outer transaction on one connection; service code's commits only
 release savepoints, and everything is rolled back at teardown. Redis db 15 is flushed per test.
+`shared_ctx` seeds one workspace per module instead, and rolls each test back to it (see there).
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 from api.app import create_app
 from api.controllers import auth as auth_controller
 from api.extensions.database import db
+from api.extensions.runtime import get_runtime
 from tests.conftest import distributed_settings
 from tests.fakes.llm_server import FakeLLMServer, start_llm_server
 from tests.helpers import PASSWORD, Console
@@ -98,3 +101,75 @@ def ctx(client, db_session, pg_app, llm) -> Ctx:
     owner = console.login("owner@example.com")
     seed = seed_workspace(console, db_session, pg_app, owner, llm.url, tag="X", member_email="member@example.com")
     return Ctx(console, seed, llm.url, pg_app)
+
+
+@pytest.fixture(scope="module")
+def _module_seed(pg_app: Flask, pg_services: tuple[str, str], llm: FakeLLMServer,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+    """The `ctx` workspace, built ONCE for a module inside an outer transaction that is rolled back at its end; with
+    the Redis keys the seeding left (DUMP'd) and a copy of the stored files, for `shared_ctx` to restore before each
+    test."""
+    client = redis.Redis.from_url(pg_services[1])
+    client.flushdb()
+    with pg_app.app_context():
+        engine = db.engine
+    connection = engine.connect()
+    outer = connection.begin()
+    scoped = scoped_session(sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
+                                         expire_on_commit=False))
+    original = db.session
+    db.session = scoped
+    auth_controller._setup_done = False
+    try:
+        console = Console(pg_app.test_client())
+        setup = {"email": "owner@example.com", "name": "Owner", "password": PASSWORD, "unknown": {"extra": [1]}}
+        console.call("post", "/setup", json=setup, expect=201)
+        owner = console.login("owner@example.com")
+        seed = seed_workspace(console, scoped, pg_app, owner, llm.url, tag="X", member_email="member@example.com")
+        scoped.remove()
+        keys = [(key, client.dump(key), client.pttl(key)) for key in client.scan_iter(count=1000)]
+        files = pg_app.extensions["runtime"].settings.storage_dir / "files"
+        snapshot = tmp_path_factory.mktemp("seeded-files") / "files"
+        shutil.copytree(files, snapshot)
+        yield connection, seed, keys, (files, snapshot)
+    finally:
+        scoped.remove()
+        db.session = original
+        auth_controller._setup_done = False
+        outer.rollback()
+        connection.close()
+        client.flushdb()
+        client.close()
+
+
+@pytest.fixture
+def shared_ctx(_module_seed: tuple, pg_app: Flask, pg_services: tuple[str, str], llm: FakeLLMServer) -> Iterator[Ctx]:
+    """`ctx`, but the workspace is seeded once per module: for modules of many tests that each send a few requests.
+
+    Each test runs in a SAVEPOINT of the module's transaction, rolled back after it; Redis is flushed and given back
+    the keys the seeding left; the stored files are put back as the seeding left them; the process's cache is
+    cleared. So nothing a test changed (a row, a counter, a file, a cached app) reaches the next one."""
+    connection, seed, keys, (files, snapshot) = _module_seed
+    shutil.rmtree(files)
+    shutil.copytree(snapshot, files)
+    client = redis.Redis.from_url(pg_services[1])
+    client.flushdb()
+    for key, value, ttl in keys:
+        if value is not None and ttl != -2:
+            client.restore(key, max(ttl, 0), value, replace=True)
+    with pg_app.app_context():
+        get_runtime().cache.clear()
+    savepoint = connection.begin_nested()
+    scoped = scoped_session(sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
+                                         expire_on_commit=False))
+    original = db.session
+    db.session = scoped
+    auth_controller._setup_done = True
+    try:
+        yield Ctx(Console(pg_app.test_client()), seed, llm.url, pg_app)
+    finally:
+        scoped.remove()
+        db.session = original
+        if savepoint.is_active:
+            savepoint.rollback()
+        client.close()

@@ -35,6 +35,12 @@ from tests.integration.bad_input_support import (
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
+@pytest.fixture
+def ctx(shared_ctx):
+    """One seeded workspace for the whole module; each test is rolled back to it (see `shared_ctx`)."""
+    return shared_ctx
+
+
 def test_body_table_covers_every_write_route(pg_app):
     writes = {str(r) for r in api_routes(pg_app)
               if r.method in ("POST", "PUT", "PATCH") or (r.method == "DELETE" and view_doc(pg_app, r).get("body"))}
