@@ -88,9 +88,9 @@ _PRODUCTION_HASHER = passwords._hasher
 def _fast_password_hashing() -> Iterator[None]:
     """In-process tests hash passwords with Argon2id at its minimum cost (the advice Django gives for test suites).
 
-    At the production cost every setup and login spends ~100 ms in Argon2, about a sixth of the suite. The algorithm
-    and the code path are the same; `production_password_hashing` gives a test the real parameters back, and the e2e
-    servers (subprocesses) always run with them."""
+    At the production cost every setup and login spends ~100 ms in Argon2 (a sixth of `test_role_rules.py`). The
+    algorithm and the code path are the same; `production_password_hashing` gives a test the real parameters back,
+    and the e2e servers (subprocesses) always run with them."""
     patch = pytest.MonkeyPatch()
     fast = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     patch.setattr(passwords, "_hasher", fast)

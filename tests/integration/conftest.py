@@ -7,12 +7,14 @@ release savepoints, and everything is rolled back at teardown. Redis db 15 is fl
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
+import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import scoped_session, sessionmaker
 
@@ -24,7 +26,7 @@ from tests.conftest import distributed_settings
 from tests.fakes.llm_server import FakeLLMServer, start_llm_server
 from tests.helpers import PASSWORD, Console
 from tests.integration.bad_input_support import Ctx
-from tests.integration.seed import seed_workspace
+from tests.integration.seed import Seed, seed_workspace
 
 pytestmark = pytest.mark.integration
 
@@ -53,25 +55,41 @@ def redis_client(pg_services: tuple[str, str]) -> Iterator[redis.Redis]:
     client.close()
 
 
-@pytest.fixture
-def db_session(pg_app: Flask, redis_client: redis.Redis) -> Iterator[object]:
-    with pg_app.app_context():
-        engine = db.engine
-    connection = engine.connect()
-    outer = connection.begin()
+@contextlib.contextmanager
+def _bound_session(connection: sa.Connection, setup_done: bool) -> Iterator[scoped_session]:
+    """`db.session` bound to `connection` (already in a transaction): service commits only release SAVEPOINTs."""
     scoped = scoped_session(sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
                                          expire_on_commit=False))
     original = db.session
     db.session = scoped
-    auth_controller._setup_done = False
+    auth_controller._setup_done = setup_done
     try:
         yield scoped
     finally:
         scoped.remove()
         db.session = original
         auth_controller._setup_done = False
+
+
+@contextlib.contextmanager
+def _rolled_back_session(pg_app: Flask) -> Iterator[tuple[sa.Connection, scoped_session]]:
+    """A connection in an outer transaction, rolled back at the end, with `db.session` bound to it."""
+    with pg_app.app_context():
+        engine = db.engine
+    connection = engine.connect()
+    outer = connection.begin()
+    try:
+        with _bound_session(connection, setup_done=False) as scoped:
+            yield connection, scoped
+    finally:
         outer.rollback()
         connection.close()
+
+
+@pytest.fixture
+def db_session(pg_app: Flask, redis_client: redis.Redis) -> Iterator[object]:
+    with _rolled_back_session(pg_app) as (_connection, scoped):
+        yield scoped
 
 
 @pytest.fixture
@@ -93,14 +111,17 @@ def llm() -> Iterator[FakeLLMServer]:
     server.stop()
 
 
-@pytest.fixture
-def ctx(client, db_session, pg_app, llm) -> Ctx:
-    console = Console(client)
+def _seed(console: Console, session: object, pg_app: Flask, llm: FakeLLMServer) -> Seed:
     setup = {"email": "owner@example.com", "name": "Owner", "password": PASSWORD, "unknown": {"extra": [1]}}
     console.call("post", "/setup", json=setup, expect=201)  # the setup body's unknown field is ignored too
     owner = console.login("owner@example.com")
-    seed = seed_workspace(console, db_session, pg_app, owner, llm.url, tag="X", member_email="member@example.com")
-    return Ctx(console, seed, llm.url, pg_app)
+    return seed_workspace(console, session, pg_app, owner, llm.url, tag="X", member_email="member@example.com")
+
+
+@pytest.fixture
+def ctx(client, db_session, pg_app, llm) -> Ctx:
+    console = Console(client)
+    return Ctx(console, _seed(console, db_session, pg_app, llm), llm.url, pg_app)
 
 
 @pytest.fixture(scope="module")
@@ -111,33 +132,16 @@ def _module_seed(pg_app: Flask, pg_services: tuple[str, str], llm: FakeLLMServer
     test."""
     client = redis.Redis.from_url(pg_services[1])
     client.flushdb()
-    with pg_app.app_context():
-        engine = db.engine
-    connection = engine.connect()
-    outer = connection.begin()
-    scoped = scoped_session(sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
-                                         expire_on_commit=False))
-    original = db.session
-    db.session = scoped
-    auth_controller._setup_done = False
     try:
-        console = Console(pg_app.test_client())
-        setup = {"email": "owner@example.com", "name": "Owner", "password": PASSWORD, "unknown": {"extra": [1]}}
-        console.call("post", "/setup", json=setup, expect=201)
-        owner = console.login("owner@example.com")
-        seed = seed_workspace(console, scoped, pg_app, owner, llm.url, tag="X", member_email="member@example.com")
-        scoped.remove()
-        keys = [(key, client.dump(key), client.pttl(key)) for key in client.scan_iter(count=1000)]
-        files = pg_app.extensions["runtime"].settings.storage_dir / "files"
-        snapshot = tmp_path_factory.mktemp("seeded-files") / "files"
-        shutil.copytree(files, snapshot)
-        yield connection, seed, keys, (files, snapshot)
+        with _rolled_back_session(pg_app) as (connection, scoped):
+            seed = _seed(Console(pg_app.test_client()), scoped, pg_app, llm)
+            scoped.remove()
+            keys = [(key, client.dump(key), client.pttl(key)) for key in client.scan_iter(count=1000)]
+            files = pg_app.extensions["runtime"].settings.storage_dir / "files"
+            snapshot = tmp_path_factory.mktemp("seeded-files") / "files"
+            shutil.copytree(files, snapshot)
+            yield connection, seed, keys, (files, snapshot)
     finally:
-        scoped.remove()
-        db.session = original
-        auth_controller._setup_done = False
-        outer.rollback()
-        connection.close()
         client.flushdb()
         client.close()
 
@@ -160,16 +164,10 @@ def shared_ctx(_module_seed: tuple, pg_app: Flask, pg_services: tuple[str, str],
     with pg_app.app_context():
         get_runtime().cache.clear()
     savepoint = connection.begin_nested()
-    scoped = scoped_session(sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
-                                         expire_on_commit=False))
-    original = db.session
-    db.session = scoped
-    auth_controller._setup_done = True
     try:
-        yield Ctx(Console(pg_app.test_client()), seed, llm.url, pg_app)
+        with _bound_session(connection, setup_done=True):
+            yield Ctx(Console(pg_app.test_client()), seed, llm.url, pg_app)
     finally:
-        scoped.remove()
-        db.session = original
         if savepoint.is_active:
             savepoint.rollback()
         client.close()
