@@ -15,17 +15,20 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+import redis
 from marshmallow import Schema, fields, validate
 
 from api.core.app.model_config import DEFAULT_FEATURES
+from api.extensions.database import db
 from tests.helpers import PASSWORD, Console, Route, bearer, body, error_keys_ok, view_doc
 from tests.integration.knowledge_bodies import CONSOLE_KNOWLEDGE, KNOWLEDGE_BODYLESS, SERVICE_KNOWLEDGE
 from tests.integration.seed import Seed, stop_requested
+from tests.integration.state_digest import state_digest
 
 LONG_SIZE = 10_000
 LONG = "x" * LONG_SIZE
@@ -34,12 +37,22 @@ USER = "X-end-user"  # the seeded end user (owner of the seeded conversation, me
 PROVIDERS = "/console/api/workspaces/current/model-providers/<path:provider>"
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    digest: str  # of everything stored (state_digest)
+    view: dict[str, Any]  # what the owner and the seeded end user see (Ctx.fingerprint)
+
+
 @dataclass
 class Ctx:
     console: Console
     seed: Seed
     llm_url: str
     app: Any
+    redis: redis.Redis
+    # digest -> fingerprint of states already seen; shared_ctx shares it across its module's tests, which all start
+    # from the same seeded state
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def owner(self):
@@ -58,6 +71,19 @@ class Ctx:
             return self.owner.headers
         knowledge = route.rule.split("/", 2)[-1].startswith("datasets")
         return bearer(self.seed.dataset_key if knowledge else self.seed.app_key)
+
+    def snapshot(self) -> Snapshot:
+        """The state now: its digest, and its fingerprint (taken once per distinct digest)."""
+        digest = state_digest(db.session, self.redis)
+        if digest not in self.views:
+            self.views[digest] = self.fingerprint()
+        return Snapshot(digest, self.views[digest])
+
+    def assert_unchanged(self, before: Snapshot) -> None:
+        """Nothing the owner or the end user sees changed since `before`. An unchanged digest proves it at once;
+        otherwise (a counter, a last-used time, or a real change) the fingerprints are compared."""
+        if state_digest(db.session, self.redis) != before.digest:
+            assert self.fingerprint() == before.view
 
     def fingerprint(self) -> dict[str, Any]:
         """What the owner and the seeded end user can see; bad input must leave all of it as it was."""

@@ -119,9 +119,9 @@ def _seed(console: Console, session: object, pg_app: Flask, llm: FakeLLMServer) 
 
 
 @pytest.fixture
-def ctx(client, db_session, pg_app, llm) -> Ctx:
+def ctx(client, db_session, pg_app, llm, redis_client) -> Ctx:
     console = Console(client)
-    return Ctx(console, _seed(console, db_session, pg_app, llm), llm.url, pg_app)
+    return Ctx(console, _seed(console, db_session, pg_app, llm), llm.url, pg_app, redis_client)
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +140,7 @@ def _module_seed(pg_app: Flask, pg_services: tuple[str, str], llm: FakeLLMServer
             files = pg_app.extensions["runtime"].settings.storage_dir / "files"
             snapshot = tmp_path_factory.mktemp("seeded-files") / "files"
             shutil.copytree(files, snapshot)
-            yield connection, seed, keys, (files, snapshot)
+            yield connection, seed, keys, (files, snapshot), {}
     finally:
         client.flushdb()
         client.close()
@@ -152,8 +152,9 @@ def shared_ctx(_module_seed: tuple, pg_app: Flask, pg_services: tuple[str, str],
 
     Each test runs in a SAVEPOINT of the module's transaction, rolled back after it; Redis is flushed and given back
     the keys the seeding left; the stored files are put back as the seeding left them; the process's cache is
-    cleared. So nothing a test changed (a row, a counter, a file, a cached app) reaches the next one."""
-    connection, seed, keys, (files, snapshot) = _module_seed
+    cleared. So nothing a test changed (a row, a counter, a file, a cached app) reaches the next one. The tests share
+    `Ctx.views` (fingerprints by state digest): the seeded state's fingerprint is taken once for the module."""
+    connection, seed, keys, (files, snapshot), views = _module_seed
     shutil.rmtree(files)
     shutil.copytree(snapshot, files)
     client = redis.Redis.from_url(pg_services[1])
@@ -166,7 +167,7 @@ def shared_ctx(_module_seed: tuple, pg_app: Flask, pg_services: tuple[str, str],
     savepoint = connection.begin_nested()
     try:
         with _bound_session(connection, setup_done=True):
-            yield Ctx(Console(pg_app.test_client()), seed, llm.url, pg_app)
+            yield Ctx(Console(pg_app.test_client()), seed, llm.url, pg_app, client, views)
     finally:
         if savepoint.is_active:
             savepoint.rollback()

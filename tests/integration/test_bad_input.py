@@ -68,27 +68,27 @@ NON_OBJECT = {"array": "[{}]", "string": '"x"', "number": "123", "boolean": "tru
 @pytest.mark.parametrize("key", sorted(BODIES))
 def test_json_route_rejects_malformed_json(ctx, key):
     route, failures = _route(key), []
-    before = ctx.fingerprint()
+    before = ctx.snapshot()
 
     for label, data in MALFORMED.items():
         check_4xx(label, send(ctx, route, data=data, content_type=JSON), failures, status=400)
 
     assert not failures, "\n".join(failures)
-    assert ctx.fingerprint() == before
+    ctx.assert_unchanged(before)
 
 
 @pytest.mark.parametrize("key", sorted(BODIES))
 def test_json_route_rejects_non_object_json(ctx, key):
     route, failures = _route(key), []
     valid = BODIES[key].payload(ctx)
-    before = ctx.fingerprint()
+    before = ctx.snapshot()
 
     check_4xx("array of a valid body", send(ctx, route, json=[valid]), failures, status=400)
     for label, data in NON_OBJECT.items():
         check_4xx(label, send(ctx, route, data=data, content_type=JSON), failures, status=400)
 
     assert not failures, "\n".join(failures)
-    assert ctx.fingerprint() == before
+    ctx.assert_unchanged(before)
 
 
 # ---- wrong types, oversize strings, non-finite numbers and NUL characters, field by field ----------------------
@@ -109,14 +109,14 @@ def test_json_route_rejects_wrong_field_types(pg_app, ctx, key):
     variants = _field_variants(pg_app, key, valid, wrong_values)
     deep = BODIES[key].deep + (DEEP_BY_ROUTE[key](ctx) if key in DEEP_BY_ROUTE else ())
     variants += [(str(w)[:120], {**valid, **w}) for w in deep]
-    before = ctx.fingerprint()
+    before = ctx.snapshot()
 
     for label, payload in variants:
         check_4xx(label, send(ctx, route, json=payload), failures, status=400)
 
     assert variants
     assert not failures, "\n".join(failures)
-    assert ctx.fingerprint() == before
+    ctx.assert_unchanged(before)
 
 
 @pytest.mark.parametrize("key", sorted(BODIES))
@@ -126,7 +126,7 @@ def test_json_route_rejects_oversize_strings(pg_app, ctx, key):
     fields_ = input_fields(body_schema(pg_app, route))
     variants = [(f"{name} ({len(str(value))} chars)", {**valid, name: value}, limited)
                 for name, field in fields_.items() for value, limited in oversize_values(field)]
-    before = ctx.fingerprint()
+    before = ctx.snapshot()
 
     for label, payload, limited in variants:
         response = send(ctx, route, json=payload)
@@ -136,7 +136,7 @@ def test_json_route_rejects_oversize_strings(pg_app, ctx, key):
             failures.append(f"{label} -> {response.status_code}")
 
     assert not failures, "\n".join(failures)
-    assert ctx.fingerprint() == before
+    ctx.assert_unchanged(before)
 
 
 @pytest.mark.parametrize("key", sorted(BODIES))
@@ -153,7 +153,7 @@ def test_json_route_rejects_non_finite_numbers(pg_app, ctx, key):
         variants.append(("temperature NaN", {**valid, **nan_model}))
     if key == "POST /console/api/apps/<uuid:app_id>/chat-messages":
         variants.append(("model_config temperature NaN", {**valid, "model_config": nan_model}))
-    before = ctx.fingerprint()
+    before = ctx.snapshot()
 
     for label, payload in variants:
         response = send(ctx, route, json=payload)
@@ -162,7 +162,7 @@ def test_json_route_rejects_non_finite_numbers(pg_app, ctx, key):
             check_4xx(label, response, failures, status=400)
 
     assert not failures, "\n".join(failures)
-    assert ctx.fingerprint() == before
+    ctx.assert_unchanged(before)
 
 
 @pytest.mark.parametrize("key", sorted(BODIES))
@@ -226,12 +226,31 @@ def test_bodyless_route_ignores_whatever_body_it_gets(ctx, key):
     assert response.status_code < 500
 
 
+# ---- the unchanged check itself -------------------------------------------------------------------------------
+
+def test_the_unchanged_check_fails_on_a_change_the_owner_can_see(ctx):
+    app_id = ctx.seed.apps["chat"]["id"]
+    before = ctx.snapshot()
+    ctx.console.call("post", f"/apps/{app_id}/name", token=ctx.owner.token, json={"name": "Renamed"}, expect=200)
+
+    with pytest.raises(AssertionError):
+        ctx.assert_unchanged(before)
+
+
+def test_the_unchanged_check_passes_when_nothing_the_owner_can_see_changed(ctx):
+    before = ctx.snapshot()  # the module's tests share the seeded state's fingerprint: taken at most once
+
+    ctx.assert_unchanged(before)  # same digest
+    ctx.redis.set("test:unrelated-counter", 1)  # another digest, the same fingerprint
+    ctx.assert_unchanged(before)
+
+
 # ---- ids in paths --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("bad_id", ["not-a-uuid", "123", "00000000-0000-0000-0000-00000000000g", "%00", ".."])
 def test_route_returns_404_when_a_path_id_is_not_a_uuid(pg_app, ctx, bad_id):
     failures: list[str] = []
-    before = ctx.fingerprint()
+    before = ctx.snapshot()
 
     for route in api_routes(pg_app):
         for name in route.uuid_params:
@@ -241,13 +260,13 @@ def test_route_returns_404_when_a_path_id_is_not_a_uuid(pg_app, ctx, bad_id):
             check_4xx(f"{route.method} {path}", response, failures, status=404)
 
     assert not failures, "\n".join(failures)
-    assert ctx.fingerprint() == before
+    ctx.assert_unchanged(before)
 
 
 def test_route_returns_404_when_a_path_id_is_unknown(pg_app, ctx):
     failures: list[str] = []
     routes = [r for r in api_routes(pg_app) if r.params]
-    before = ctx.fingerprint()
+    before = ctx.snapshot()
 
     for route in routes:
         for name in set(route.params) - NOT_LOOKED_UP:
@@ -259,4 +278,4 @@ def test_route_returns_404_when_a_path_id_is_unknown(pg_app, ctx):
 
     assert routes
     assert not failures, "\n".join(failures)
-    assert ctx.fingerprint() == before
+    ctx.assert_unchanged(before)

@@ -25,6 +25,12 @@ from tests.integration.bad_input_support import (
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
+@pytest.fixture
+def ctx(shared_ctx):
+    """One seeded workspace for the whole module; each test is rolled back to it (see `shared_ctx`)."""
+    return shared_ctx
+
+
 # ---- query arguments -----------------------------------------------------------------------------------------
 
 _DATASET = "/datasets/<uuid:dataset_id>"
@@ -92,7 +98,7 @@ def test_get_route_rejects_each_bad_query_arg(pg_app, ctx, key):
     valid, failures = VALID_QUERIES[key](ctx), []
     path = route.path(valid_params(route, ctx))
     headers = ctx.headers(route) if not route.rule.startswith("/files/") else {}
-    before = ctx.fingerprint()
+    before = ctx.snapshot()
 
     for name, field in input_fields(schema).items():
         for value in bad_query_values(field):
@@ -103,7 +109,7 @@ def test_get_route_rejects_each_bad_query_arg(pg_app, ctx, key):
             failures.append(f"{name} with NUL -> {nul.status_code}")
 
     assert not failures, "\n".join(failures)
-    assert ctx.fingerprint() == before
+    ctx.assert_unchanged(before)
 
 
 @pytest.mark.parametrize(("arg", "value"), [
@@ -112,7 +118,7 @@ def test_get_route_rejects_each_bad_query_arg(pg_app, ctx, key):
     ("is_created_by_me", "maybe"),
 ])
 def test_app_list_rejects_out_of_range_query_arg(ctx, arg, value):
-    before = ctx.fingerprint()
+    before = ctx.snapshot()
 
     response = ctx.console.client.get("/console/api/apps", query_string={arg: value}, headers=ctx.owner.headers)
 
@@ -120,7 +126,7 @@ def test_app_list_rejects_out_of_range_query_arg(ctx, arg, value):
     assert body(response)["code"] == "invalid_param"
     assert body(response)["params"] == arg
     assert error_keys_ok(body(response))
-    assert ctx.fingerprint() == before
+    ctx.assert_unchanged(before)
 
 
 def test_app_list_strips_nul_characters_from_query_args(ctx):

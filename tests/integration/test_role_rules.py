@@ -3,7 +3,7 @@
 Dify's capabilities (workspace_service PRIVILEGED / EDITORS / APP_READERS / DATASET_EDITORS): editors (owner, admin,
 editor) edit apps and create app keys; dataset editors (editors and dataset_operator) write knowledge; owner/admin
 manage keys, API access, the workspace name and invitations; only the owner changes roles or removes members.
-A forbidden call answers 403 `forbidden` and changes nothing. A console write
+A forbidden call answers 403 `forbidden` and changes nothing stored (no row, no Redis key). A console write
 route missing from the tables below fails `test_role_table_covers_every_console_write_route`.
 """
 
@@ -20,6 +20,7 @@ from tests.fakes.llm_server import FakeLLMServer, start_llm_server
 from tests.helpers import PASSWORD, Console, Member, Route, api_routes, body
 from tests.integration.knowledge_support import text_document, upload
 from tests.integration.seed import PARENT_CHILD_RULE, store_provider_credentials
+from tests.integration.state_digest import state_digest
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -42,6 +43,7 @@ class Workspace:
     members: dict[str, Member] = field(default_factory=dict)
     app: Any = None
     session: Any = None
+    redis: Any = None
     remembered: dict[str, str] = field(default_factory=dict)  # the last target, for payloads that name it
 
     def remember(self, target: dict[str, str]) -> dict[str, str]:
@@ -138,37 +140,9 @@ class Workspace:
         self.call("post", f"{PROVIDERS}/openai_api_compatible/models", json=_model_body(self), expect=200)
         return {"provider": "openai_api_compatible"}
 
-    def fingerprint(self) -> dict[str, Any]:
-        """Everything a forbidden write could have touched, as the owner sees it."""
-        def get(path: str) -> Any:
-            return body(self.call("get", path, expect=200))
-
-        app_ids = sorted(a["id"] for a in get("/apps?limit=100")["data"])
-        return {
-            "apps": {i: get(f"/apps/{i}") for i in app_ids},
-            "app_keys": {i: get(f"/apps/{i}/api-keys") for i in app_ids},
-            "dataset_keys": get("/datasets/api-keys"),
-            "members": sorted((m["id"], m["role"], m["status"])
-                              for m in get("/workspaces/current/members")["accounts"]),
-            "workspace": get("/workspaces/current")["name"],
-            "providers": {p: (get(f"{PROVIDERS}/{p}/credentials"), get(f"{PROVIDERS}/{p}/models"))
-                          for p in ("openai", "openai_api_compatible")},
-            "default_model": get("/workspaces/current/default-model?model_type=llm"),
-            "knowledge": self.knowledge(),
-            "tags": {t: get(f"/tags?type={t}") for t in ("knowledge", "app")},
-        }
-
-    def knowledge(self) -> dict[str, Any]:
-        """Every dataset as the owner sees it, with its documents and their segments."""
-        def get(path: str) -> Any:
-            return body(self.call("get", path, expect=200))
-
-        result = {}
-        for dataset in get("/datasets?limit=100")["data"]:
-            documents = get(f"/datasets/{dataset['id']}/documents?limit=100")["data"]
-            result[dataset["id"]] = (dataset, {d["id"]: (d, get(f"/datasets/{dataset['id']}/documents/{d['id']}"
-                                                                 "/segments?limit=100")) for d in documents})
-        return result
+    def stored(self) -> str:
+        """A digest of everything stored (every table's rows, every Redis key): a forbidden call leaves it as it was."""
+        return state_digest(self.session, self.redis)
 
 
 @dataclass(frozen=True)
@@ -365,14 +339,15 @@ def llm() -> Iterator[FakeLLMServer]:
 
 
 @pytest.fixture
-def workspace(client, db_session, pg_app, llm) -> Workspace:
+def workspace(client, db_session, pg_app, llm, redis_client) -> Workspace:
     console = Console(client)
     owner = console.setup_owner()
 
     def store(provider: str, credentials: dict[str, Any]) -> None:
         store_provider_credentials(db_session, pg_app, owner.tenant_id, provider, credentials)
 
-    ws = Workspace(console, llm.url, store, {"owner": owner}, app=pg_app, session=db_session)
+    ws = Workspace(console, llm.url, store, {"owner": owner}, app=pg_app, session=db_session,
+                   redis=redis_client)
     for role in ROLES[1:]:
         ws.members[role] = console.invite(ws.owner, f"{role}@example.com", role)
     return ws
@@ -398,10 +373,10 @@ def _run(ws: Workspace, key: str, case: Case) -> tuple[dict[str, tuple[int, str 
     for role in ROLES:
         path = "/console/api" + route.path(case.target(ws)).removeprefix("/console/api")
         payload = case.payload(ws)
-        before = ws.fingerprint() if role not in case.allowed else None
+        before = ws.stored() if role not in case.allowed else None
         response = ws.console.client.open(path, method=route.method, headers=ws.members[role].headers, json=payload)
         observed[role] = _outcome(response)
-        if before is not None and ws.fingerprint() != before:
+        if before is not None and ws.stored() != before:
             traces.append(role)
     return observed, traces
 
