@@ -56,6 +56,7 @@ def get_app(session: Session, *, tenant_id: str, app_id: str) -> App:
 
 
 def get_model_config(session: Session, app: App) -> AppModelConfig | None:
+    """The app's current model config row (`app.app_model_config_id`), or None if it has none. Reads only."""
     return session.get(AppModelConfig, app.app_model_config_id) if app.app_model_config_id else None
 
 
@@ -75,6 +76,7 @@ def get_model_configs(session: Session, apps: list[App]) -> dict[str, AppModelCo
 
 
 def get_site(session: Session, app: App) -> Site | None:
+    """The app's web-app site row, or None if none was created. Reads only."""
     return session.scalar(sa.select(Site).where(Site.app_id == app.id))
 
 

@@ -21,6 +21,8 @@ class TaskName(StrEnum):
 
 
 def enqueue_touch_api_key(dispatcher: Dispatcher, *, key_id: str, used_at: int) -> None:
+    """Queue the background write of `api_tokens.last_used_at = used_at` (epoch seconds) for `key_id`; returns once
+    queued."""
     dispatcher.send(TaskName.TOUCH_API_KEY, key_id, used_at)
 
 
@@ -33,6 +35,7 @@ def enqueue_chat_run(dispatcher: Dispatcher, *, message_id: str, task_id: str,
 
 
 def enqueue_conversation_name(dispatcher: Dispatcher, *, conversation_id: str) -> None:
+    """Queue the model-generated name of `conversation_id` (its first query); returns once queued."""
     dispatcher.send(TaskName.GENERATE_CONVERSATION_NAME, conversation_id)
 
 

@@ -132,6 +132,7 @@ def upload_files(session: Session, documents: list[Document]) -> dict[str, Uploa
 
 
 def process_rule_of(session: Session, document: Document) -> DatasetProcessRule | None:
+    """The process rule the document was indexed with, or None if it names none. Reads only."""
     if not document.dataset_process_rule_id:
         return None
     return session.get(DatasetProcessRule, document.dataset_process_rule_id)

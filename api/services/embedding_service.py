@@ -53,6 +53,7 @@ def text_hash(text: str) -> str:
 
 
 def pack_vector(vector: Sequence[float]) -> bytes:
+    """`vector` as little-endian float32 bytes, as the embedding cache table stores it; inverse of `unpack_vector`."""
     values = array("f", vector)
     if sys.byteorder == "big":
         values.byteswap()
@@ -60,6 +61,7 @@ def pack_vector(vector: Sequence[float]) -> bytes:
 
 
 def unpack_vector(data: bytes) -> list[float]:
+    """The floats of little-endian float32 `data` written by `pack_vector`."""
     values = array("f")
     values.frombytes(data)
     if sys.byteorder == "big":

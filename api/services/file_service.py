@@ -81,6 +81,7 @@ def upload_file(session: Session, *, storage: Storage, settings: Settings, tenan
 
 
 def preview_url(settings: Settings, base_url: str, file_id: str) -> str:
+    """The signed, expiring preview URL of `file_id` under FILES_URL (else `base_url`); no database access."""
     query = signing.signed_query(settings.secret_key, file_id)
     return f"{settings.files_url or base_url}/files/{file_id}/file-preview?{query}"
 
@@ -150,4 +151,5 @@ def resolve_message_files(session: Session, *, tenant_id: str, file_upload: dict
 
 
 def find_upload(session: Session, file_id: str) -> UploadFile | None:
+    """The uploaded file `file_id` of any tenant, or None; callers check the tenant. Reads only."""
     return session.scalar(sa.select(UploadFile).where(UploadFile.id == file_id))

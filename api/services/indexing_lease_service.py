@@ -66,10 +66,12 @@ class Lease:
     started: float = field(default_factory=time.monotonic)
 
     def fence(self) -> sa.ColumnElement[bool]:
+        """The WHERE clause that matches the document only while this lease (owner and attempt) still holds it."""
         return sa.and_(Document.id == self.document_id, Document.lease_owner == self.owner,
                        Document.attempts == self.attempt)
 
     def expired_runtime(self) -> bool:
+        """True once this attempt has run longer than MAX_RUNTIME_SECONDS (the heartbeat stops renewing then)."""
         return time.monotonic() - self.started > MAX_RUNTIME_SECONDS
 
 
@@ -201,6 +203,8 @@ class Heartbeat(threading.Thread):
         self.beats = 0
 
     def run(self) -> None:
+        """Renew the lease every interval in its own transaction until stopped or the runtime cap; sets `lost` and ends
+        when the fence no longer matches (another worker took the document)."""
         while not self._done.wait(self._interval) and not self._lease.expired_runtime():
             try:
                 with self._engine.begin() as conn:
@@ -218,10 +222,13 @@ class Heartbeat(threading.Thread):
             self.beats += 1
 
     def stop(self) -> None:
+        """Ask the thread to end; it renews no more after its current beat."""
         self._done.set()
 
 
 def start_heartbeat(session: Session, lease: Lease) -> Heartbeat | None:
+    """A started heartbeat for `lease` on the session's engine, or None when the session is pinned to one connection
+    (tests: renewals happen only at stages and batches)."""
     bind = session.get_bind()
     if not isinstance(bind, sa.Engine):
         return None  # a session pinned to one connection (tests): stage and batch renewals only

@@ -200,6 +200,7 @@ def configured_providers(session: Session, tenant_id: str) -> dict[str, list[tup
 
 
 def get_default_model(session: Session, *, tenant_id: str, model_type: str) -> TenantDefaultModel | None:
+    """The tenant's default model row of `model_type` (llm, text-embedding, rerank, ...), or None. Reads only."""
     return session.scalar(sa.select(TenantDefaultModel).where(TenantDefaultModel.tenant_id == tenant_id,
                                                               TenantDefaultModel.model_type == model_type))
 

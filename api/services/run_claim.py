@@ -109,6 +109,8 @@ class Claim:
     @classmethod
     def now(cls, session: Session, message_id: str, on_claimed: Callable[[], None],
             on_failed: Callable[[], None]) -> Claim:
+        """A claim made at once on `session` (pinned to one connection, or the turn was not prepared); a failure is
+        kept and raised where the claim is awaited, as for a background claim."""
         outcome: Future[Message | None] = Future()
         try:
             outcome.set_result(cls._make(lambda: contextlib.nullcontext(session), message_id, on_claimed, on_failed))

@@ -55,6 +55,7 @@ class RunMonitor:
         return watched.stopped
 
     def unwatch(self, task_id: str) -> None:
+        """Stop watching `task_id` (unknown ids are ignored); the monitor idles when nothing is watched."""
         with self._lock:
             self._runs.pop(task_id, None)
             if not self._runs:

@@ -57,10 +57,6 @@ class Caller:
     end_user_id: str | None = None
     account_id: str | None = None
 
-    @property
-    def owner(self) -> str:
-        return f"end-user-{self.end_user_id}" if self.end_user_id else f"account-{self.account_id}"
-
 
 @dataclass
 class RunHandle:
@@ -305,6 +301,8 @@ def release(handle: RunHandle, runtime: Runtime) -> None:
 
 
 def run_timeouts(runtime: Runtime) -> RelayTimeouts:
+    """The relay's timeouts from the settings: pings every 10 s, queue and worker-lost timeouts as configured, 300 s
+    idle."""
     settings = runtime.settings
     return RelayTimeouts(ping_interval=10.0, queue_timeout=float(settings.run_queue_timeout),
                          lost_timeout=float(settings.run_worker_lost_timeout), idle_timeout=300.0)

@@ -36,6 +36,7 @@ KEYWORD_MAX_LENGTH = 255
 
 
 def content_hash(text: str) -> str:
+    """The SHA-256 hex digest of `text` (UTF-8) that marks a segment's content as indexed."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -74,6 +75,7 @@ class Plan:
 
     @property
     def word_count(self) -> int:
+        """The document's word count as Dify counts it: characters over all planned segments."""
         return sum(len(segment.content) for segment in self.segments)  # Dify counts characters
 
 

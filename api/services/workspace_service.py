@@ -36,10 +36,12 @@ class Principal:
 
     @property
     def account_id(self) -> str:
+        """The id of the acting account."""
         return self.account.id
 
     @property
     def tenant_id(self) -> str:
+        """The id of the current workspace."""
         return self.tenant.id
 
     def require(self, roles: frozenset[str]) -> None:
