@@ -86,6 +86,7 @@ from bench.chat_common import (  # noqa: E402
     Row,
     _fmt,
     _load,
+    machine_speed,
     measure_pair,
     mock_server,
     mode_servers,
@@ -246,7 +247,8 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     modes = ["distributed", "embedded"] if args.mode == "both" else [args.mode]
     load_before, started = _load(), time.monotonic()
-    print(f"bench_chat: modes {', '.join(modes)}; load average {load_before}; {os.cpu_count()} CPUs; "
+    print(f"bench_chat: modes {', '.join(modes)}; load average {load_before}; {os.cpu_count()} CPUs "
+          f"({machine_speed()}); "
           f"mock models {VARIANTS['timed']} (timed), {VARIANTS['zero']} (zero), {SOAK_MODEL} (soak)", flush=True)
     results: list[ModeResult] = []
     logs = Path(tempfile.mkdtemp(prefix="openify-bench-chat-mock-"))
