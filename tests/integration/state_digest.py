@@ -13,20 +13,20 @@ import hashlib
 import redis
 import sqlalchemy as sa
 
-from api.extensions.database import db
 
-
-def _tables_sql() -> sa.TextClause:
-    parts = [f"SELECT '{t.name}' AS name, md5(coalesce(string_agg(md5(r::text), '' ORDER BY md5(r::text)), '')) "
-             f'AS digest FROM "{t.name}" r' for t in db.metadata.sorted_tables]
+def _tables_sql(names: list[str]) -> sa.TextClause:
+    parts = [f"SELECT '{name}' AS name, md5(coalesce(string_agg(md5(r::text), '' ORDER BY md5(r::text)), '')) "
+             f'AS digest FROM "{name}" r' for name in names]
     return sa.text(" UNION ALL ".join(parts))
 
 
 def state_digest(session: object, client: redis.Redis) -> str:
-    """One hash over every table's rows as `session` sees them and every Redis key of `client`'s db (value and type;
-    not TTLs, which tick)."""
+    """One hash over the rows of every table of the schema as `session` sees them (also tables created at run time)
+    and every Redis key of `client`'s db (value and type; not TTLs, which tick)."""
     digest = hashlib.sha256()
-    for name, rows in session.execute(_tables_sql()).all():  # type: ignore[attr-defined]
+    names = list(session.execute(sa.text(  # type: ignore[attr-defined]
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename")).scalars())
+    for name, rows in session.execute(_tables_sql(names)).all():  # type: ignore[attr-defined]
         digest.update(f"{name}={rows};".encode())
     for key in sorted(client.scan_iter(count=1000)):
         digest.update(key + b"=" + (client.dump(key) or b"") + b";")
