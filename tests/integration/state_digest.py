@@ -12,6 +12,7 @@ import hashlib
 
 import redis
 import sqlalchemy as sa
+from sqlalchemy.orm import Session, scoped_session
 
 
 def _tables_sql(names: list[str]) -> sa.TextClause:
@@ -20,13 +21,13 @@ def _tables_sql(names: list[str]) -> sa.TextClause:
     return sa.text(" UNION ALL ".join(parts))
 
 
-def state_digest(session: object, client: redis.Redis) -> str:
+def state_digest(session: Session | scoped_session, client: redis.Redis) -> str:
     """One hash over the rows of every table of the schema as `session` sees them (also tables created at run time)
     and every Redis key of `client`'s db (value and type; not TTLs, which tick)."""
     digest = hashlib.sha256()
-    names = list(session.execute(sa.text(  # type: ignore[attr-defined]
+    names = list(session.execute(sa.text(
         "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename")).scalars())
-    for name, rows in session.execute(_tables_sql(names)).all():  # type: ignore[attr-defined]
+    for name, rows in session.execute(_tables_sql(names)).all():
         digest.update(f"{name}={rows};".encode())
     for key in sorted(client.scan_iter(count=1000)):
         digest.update(key + b"=" + (client.dump(key) or b"") + b";")
