@@ -99,6 +99,7 @@ def app_key_required(user_from: str | None = None, user_required: bool = False) 
                     db.session, snapshot=snapshot, user=_user_value(user_from), required=user_required)
             return view(self, AppCaller(key=key, app=snapshot, end_user=end_user), *args, **kwargs)
 
+        wrapper.__end_user_arg__ = (user_from, user_required)  # type: ignore[attr-defined]  # read by the docs' tests
         return wrapper
 
     return decorate

@@ -36,6 +36,13 @@ class TrimmedStr(fields.String):
         return super()._deserialize(value, attr, data, **kwargs).replace("\x00", "").strip()
 
 
+class UploadedFile(fields.Raw):
+    """A multipart file part (documentation only: views read it from request.files)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(metadata={"type": "string", "format": "binary"}, **kwargs)
+
+
 class ErrorSchema(BaseSchema):
     code = fields.String(required=True)
     message = fields.String(required=True)

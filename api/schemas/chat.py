@@ -1,15 +1,17 @@
 from marshmallow import fields, validate
 
-from api.schemas.base import BaseSchema, Timestamp
+from api.schemas.base import BaseSchema, Timestamp, UploadedFile
 
 _user = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=255))
+# Where the app-key decorator requires `user` (it answers "Arg user must be provided." first; this documents it).
+_required_user = fields.String(required=True, validate=validate.Length(min=1, max=255))
 _mode = fields.String(load_default="blocking", allow_none=True, validate=validate.OneOf(["blocking", "streaming"]))
 
 
 class ChatMessageCreateSchema(BaseSchema):
     query = fields.String(required=True, validate=validate.Length(min=1, max=100_000))
     inputs = fields.Dict(required=True)
-    user = _user
+    user = _required_user
     response_mode = _mode
     conversation_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
     files = fields.List(fields.Dict(), load_default=None, allow_none=True, validate=validate.Length(max=20))
@@ -19,17 +21,19 @@ class ChatMessageCreateSchema(BaseSchema):
 class CompletionMessageCreateSchema(BaseSchema):
     inputs = fields.Dict(required=True)
     query = fields.String(load_default="", allow_none=True, validate=validate.Length(max=100_000))
-    user = _user
+    user = _required_user
     response_mode = _mode
     files = fields.List(fields.Dict(), load_default=None, allow_none=True, validate=validate.Length(max=20))
 
 
 class DebugChatMessageCreateSchema(ChatMessageCreateSchema):
     model_config = fields.Dict(required=True)
+    user = _user  # the console debugger runs as the signed-in account
 
 
 class DebugCompletionMessageCreateSchema(CompletionMessageCreateSchema):
     model_config = fields.Dict(required=True)
+    user = _user
 
 
 class UsageSchema(BaseSchema):
@@ -74,7 +78,7 @@ class ChatMessageResultSchema(BaseSchema):
 
 
 class StopSchema(BaseSchema):
-    user = _user
+    user = _required_user
 
 
 class ConversationListArgsSchema(BaseSchema):
@@ -100,6 +104,10 @@ class ConversationPageSchema(BaseSchema):
     limit = fields.Integer()
     has_more = fields.Boolean()
     data = fields.List(fields.Nested(ConversationSchema))
+
+
+class ConversationDeleteSchema(BaseSchema):
+    user = _user
 
 
 class ConversationRenameSchema(BaseSchema):
@@ -153,16 +161,21 @@ class MessagePageSchema(BaseSchema):
 class FeedbackSchema(BaseSchema):
     rating = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(["like", "dislike"]))
     content = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=10_000))
-    user = _user
+    user = _required_user
 
 
 class SuggestedArgsSchema(BaseSchema):
-    user = _user
+    user = _required_user
 
 
 class SuggestedSchema(BaseSchema):
     result = fields.String()
     data = fields.List(fields.String())
+
+
+class FileUploadFormSchema(BaseSchema):
+    file = UploadedFile(required=True)
+    user = _user
 
 
 class FileUploadResultSchema(BaseSchema):

@@ -108,7 +108,8 @@ class DatasetPageSchema(BaseSchema):
 
 
 class HitTestingSchema(BaseSchema):
-    query = fields.String(required=True, validate=validate.Length(max=250))
+    # an empty or blank query is refused by retrieval_service ("Query is required"); the pattern documents it
+    query = fields.String(required=True, validate=validate.Length(max=250), metadata={"pattern": r"\S"})
     retrieval_model = fields.Dict(load_default=None, allow_none=True)
     external_retrieval_model = fields.Dict(load_default=None, allow_none=True)
     attachment_ids = fields.List(fields.String(validate=_name), load_default=None, allow_none=True)

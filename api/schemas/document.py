@@ -2,7 +2,7 @@
 
 from marshmallow import fields, validate
 
-from api.schemas.base import BaseSchema, PageArgsSchema, Timestamp, TrimmedStr
+from api.schemas.base import BaseSchema, PageArgsSchema, Timestamp, TrimmedStr, UploadedFile
 from api.schemas.dataset import INDEXING_TECHNIQUES
 
 DOC_FORMS = ["text_model", "qa_model", "hierarchical_model"]
@@ -38,6 +38,19 @@ class DocumentUpdateByTextSchema(DocumentOptionsSchema):
 
 class DocumentFileDataSchema(DocumentOptionsSchema):
     name = TrimmedStr(load_default=None, allow_none=True, validate=validate.Length(min=1, max=255))
+
+
+class DocumentFileFormSchema(BaseSchema):
+    """create-by-file's multipart form."""
+
+    file = UploadedFile(required=True)
+    data = fields.String(metadata={"description": "JSON object of indexing options (DocumentFileData)"})
+
+
+class DocumentFileUpdateFormSchema(DocumentFileFormSchema):
+    """update-by-file's multipart form: the file is optional."""
+
+    file = UploadedFile()
 
 
 class FileInfoListSchema(BaseSchema):

@@ -245,6 +245,8 @@ _SERVICE: dict[str, BodyCase] = {
     # another end user's stop: valid, answered success, and a no-op (the seeded run keeps going)
     "POST /chat-messages/<uuid:task_id>/stop": BodyCase(200, _fixed({"user": "someone-else"})),
     "POST /completion-messages/<uuid:task_id>/stop": BodyCase(200, _fixed({"user": "someone-else"})),
+    # another end user's delete: valid, and not theirs to delete (404, the conversation stays)
+    "DELETE /conversations/<uuid:conversation_id>": BodyCase(404, _fixed({"user": "someone-else"})),
     "POST /conversations/<uuid:conversation_id>/name": BodyCase(200, _fixed(
         {"name": "Renamed", "auto_generate": False, "user": USER})),
     "POST /messages/<uuid:message_id>/feedbacks": BodyCase(200, _fixed(

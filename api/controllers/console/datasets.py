@@ -68,7 +68,7 @@ class DatasetApi(Resource):
 
 class DatasetApiAccessApi(Resource):
     @doc("Turn the dataset's Service API access on (`enable`) or off (`disable`) (dataset editors)",
-         response=ResultSchema, errors=(400, 401, 403, 404))
+         response=ResultSchema, path={"status": ("enable", "disable")}, errors=(400, 401, 403, 404))
     @console_login
     def post(self, principal, dataset_id, status):
         if status not in ("enable", "disable"):

@@ -106,6 +106,7 @@ class BatchIndexingStatusApi(Resource):
 
 class DocumentBatchActionApi(Resource):
     @doc("enable | disable | archive | un_archive documents `?document_id=...` (dataset editors)",
+         path={"action": document_service.ACTIONS},
          response=ResultSchema, errors=(400, 401, 403, 404))
     @console_login
     def patch(self, principal, dataset_id, action):

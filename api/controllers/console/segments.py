@@ -63,6 +63,7 @@ class SegmentCreateApi(Resource):
 
 class SegmentActionApi(Resource):
     @doc("enable | disable segments `?segment_id=...` (dataset editors)", response=ResultSchema,
+         path={"action": ("enable", "disable")},
          errors=(400, 401, 403, 404))
     @console_login
     def patch(self, principal, dataset_id, document_id, action):

@@ -10,6 +10,7 @@ from api.models.conversation import Conversation, Message
 from api.models.enums import CHAT_MODES
 from api.schemas.base import ResultSchema
 from api.schemas.chat import (
+    ConversationDeleteSchema,
     ConversationListArgsSchema,
     ConversationPageSchema,
     ConversationRenameSchema,
@@ -26,6 +27,7 @@ from api.services.errors import NotChatAppError
 from api.services.run_service import Caller
 
 _conv_args, _conversation, _rename = ConversationListArgsSchema(), ConversationSchema(), ConversationRenameSchema()
+_delete = ConversationDeleteSchema()
 _msg_args, _message, _feedback, _suggested = MessageListArgsSchema(), MessageSchema(), FeedbackSchema(), \
     SuggestedArgsSchema()
 
@@ -67,9 +69,11 @@ class ConversationListApi(Resource):
 
 
 class ConversationApi(Resource):
-    @doc("Delete a conversation", status=204, auth="app_key", errors=(400, 401, 403, 404))
+    @doc("Delete a conversation", body=ConversationDeleteSchema, body_required=False, status=204, auth="app_key",
+         errors=(400, 401, 403, 404))
     @app_key_required(user_from="json")
     def delete(self, caller, conversation_id):
+        json_body(_delete, optional=True)  # a malformed or non-object body is a 400, as on every JSON route
         conversation_service.delete_conversation(db.session, app_id=caller.app.id, caller=_chat_only(caller),
                                                  conversation_id=conversation_id)
         return "", 204

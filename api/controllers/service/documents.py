@@ -20,6 +20,8 @@ from api.schemas.document import (
     DocumentDetailArgsSchema,
     DocumentDetailSchema,
     DocumentFileDataSchema,
+    DocumentFileFormSchema,
+    DocumentFileUpdateFormSchema,
     DocumentIdsSchema,
     DocumentListArgsSchema,
     DocumentPageSchema,
@@ -84,7 +86,8 @@ class CreateByTextApi(Resource):
 
 class CreateByFileApi(Resource):
     @doc("Add a document from a file (multipart `file` + optional `data` JSON of indexing options)",
-         response=DocumentCreatedSchema, auth=AUTH, errors=(400, 401, 403, 404, 413, 415), content_type=MULTIPART)
+         body=DocumentFileFormSchema, response=DocumentCreatedSchema, auth=AUTH, errors=(400, 401, 403, 404, 413, 415),
+         content_type=MULTIPART)
     @dataset_key_required
     def post(self, caller, dataset_id):
         upload = _upload(required=True)
@@ -108,7 +111,8 @@ class UpdateByTextApi(Resource):
 
 class UpdateByFileApi(Resource):
     @doc("Replace a document's file (optional) and options, and re-index it (multipart `file` + `data`)",
-         response=DocumentCreatedSchema, auth=AUTH, errors=(400, 401, 403, 404, 413, 415), content_type=MULTIPART)
+         body=DocumentFileUpdateFormSchema, response=DocumentCreatedSchema, auth=AUTH,
+         errors=(400, 401, 403, 404, 413, 415), content_type=MULTIPART)
     @dataset_key_required
     def post(self, caller, dataset_id, document_id):
         upload, data = _upload(required=False), _data()
@@ -162,6 +166,7 @@ class BatchIndexingStatusApi(Resource):
 
 class DocumentStatusActionApi(Resource):
     @doc("enable | disable | archive | un_archive documents", body=DocumentIdsSchema, response=ResultSchema,
+         path={"action": document_service.ACTIONS},
          auth=AUTH, errors=(400, 401, 403, 404))
     @dataset_key_required
     def patch(self, caller, dataset_id, action):

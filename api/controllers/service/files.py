@@ -6,7 +6,7 @@ from api.controllers.restful import Api
 from api.extensions.database import db
 from api.extensions.runtime import get_runtime
 from api.libs.apidoc import doc
-from api.schemas.chat import FileUploadResultSchema
+from api.schemas.chat import FileUploadFormSchema, FileUploadResultSchema
 from api.services import file_service
 from api.services.errors import NoFileUploadedError, TooManyFilesError
 
@@ -23,7 +23,8 @@ def upload_result(row, base_url: str) -> dict:
 
 
 class FileUploadApi(Resource):
-    @doc("Upload one file (multipart field `file`, optional `user`)", response=FileUploadResultSchema, status=201,
+    @doc("Upload one file (multipart field `file`, optional `user`)", body=FileUploadFormSchema,
+         response=FileUploadResultSchema, status=201,
          auth="app_key", errors=(400, 401, 403, 413, 415), content_type="multipart/form-data")
     @app_key_required(user_from="form")
     def post(self, caller):
