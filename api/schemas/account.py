@@ -1,6 +1,6 @@
 from marshmallow import fields, validate
 
-from api.schemas.base import BaseSchema, Timestamp, TrimmedStr
+from api.schemas.base import BaseSchema, Timestamp, TrimmedStr, new_password_field
 
 
 class ProfileSchema(BaseSchema):
@@ -24,5 +24,5 @@ class AccountNameSchema(BaseSchema):
 
 class AccountPasswordSchema(BaseSchema):
     password = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=256))
-    new_password = fields.String(required=True, validate=validate.Length(min=1, max=256))
-    repeat_new_password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    new_password = new_password_field(min_length=1)
+    repeat_new_password = new_password_field(min_length=1)

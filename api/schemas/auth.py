@@ -1,6 +1,6 @@
 from marshmallow import fields, validate
 
-from api.schemas.base import BaseSchema, TrimmedStr
+from api.schemas.base import BaseSchema, TrimmedStr, new_password_field
 
 _email = TrimmedStr(required=True, validate=[validate.Length(min=3, max=255), validate.Email()])
 
@@ -13,7 +13,7 @@ class SetupStatusSchema(BaseSchema):
 class SetupCreateSchema(BaseSchema):
     email = _email
     name = TrimmedStr(required=True, validate=validate.Length(min=1, max=30))
-    password = fields.String(required=True, validate=validate.Length(max=256))
+    password = new_password_field()
     language = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
 
 
@@ -58,6 +58,6 @@ class ActivateSchema(BaseSchema):
     email = TrimmedStr(required=True, validate=validate.Length(min=1, max=255))
     token = fields.String(required=True, validate=validate.Length(min=1, max=256))
     name = TrimmedStr(required=True, validate=validate.Length(min=1, max=30))
-    password = fields.String(required=True, validate=validate.Length(max=256))
+    password = new_password_field()
     interface_language = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
     timezone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))

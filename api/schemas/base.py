@@ -7,6 +7,8 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from api.libs.passwords import PASSWORD_PATTERN
+
 
 class BaseSchema(Schema):
     class Meta:
@@ -41,6 +43,13 @@ class UploadedFile(fields.Raw):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(metadata={"type": "string", "format": "binary"}, **kwargs)
+
+
+def new_password_field(min_length: int | None = None) -> fields.String:
+    """A password being set. Dify's rule (letters and digits, at least 8 characters) is checked by the services with
+    its own message; the pattern documents it."""
+    return fields.String(required=True, validate=validate.Length(min=min_length, max=256),
+                         metadata={"pattern": PASSWORD_PATTERN.pattern})
 
 
 class ErrorSchema(BaseSchema):
