@@ -18,11 +18,13 @@ from typing import Any
 
 import pytest
 import schemathesis
+import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from api.extensions.database import db
+from api.models.app import EndUser
 from api.openapi import OUT_DIR
 from tests.conftest import embedded_app
 from tests.fakes.llm_server import FakeLLMServer, start_llm_server
@@ -65,7 +67,11 @@ class Seeded:
         segments = self._segments(dataset_id, document_id)
         answer = body(self.client.post("/v1/chat-messages", headers=bearer(self.app_key), json={
             "inputs": {}, "query": "hi", "user": "fuzz-user", "response_mode": "blocking"}))
+        tag_id = body(console.call("post", "/tags", token=owner.token, expect=200,
+                                   json={"name": "fuzz-tag", "type": "knowledge"}))["id"]
         self.ids = {"app_id": app_id, "dataset_id": dataset_id, "document_id": document_id, "batch": batch,
+                    "tag_id": tag_id, "member_id": owner.account_id, "end_user_id": db.session.scalar(
+                        sa.select(EndUser.id).where(EndUser.session_id == "fuzz-user")),
                     "segment_id": segments[0]["id"], "conversation_id": answer["conversation_id"],
                     "message_id": answer["message_id"], "task_id": answer["task_id"], "provider": PROVIDER}
 
