@@ -47,7 +47,7 @@ def _view_doc(app: Flask, endpoint: str, method: str) -> dict[str, Any] | None:
 
 
 def _operation(meta: dict[str, Any], params: list[dict[str, Any]]) -> dict[str, Any]:
-    enums = meta.get("path") or {}
+    enums = meta["path"]
     params = [{**p, "schema": {**p["schema"], "enum": list(enums[p["name"]])}} if p["name"] in enums else p
               for p in params]
     op: dict[str, Any] = {"summary": meta["summary"], "parameters": list(params),
@@ -55,7 +55,7 @@ def _operation(meta: dict[str, Any], params: list[dict[str, Any]]) -> dict[str, 
     if meta["query"] is not None:
         op["parameters"].append({"in": "query", "schema": meta["query"]})
     if meta["body"] is not None:
-        op["requestBody"] = {"required": meta.get("body_required", True),
+        op["requestBody"] = {"required": meta["body_required"],
                              "content": {meta["content_type"]: {"schema": meta["body"]}}}
     success: dict[str, Any] = {"description": "Success"}
     if meta["response"] is not None:

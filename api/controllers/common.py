@@ -12,6 +12,7 @@ from werkzeug.exceptions import BadRequest
 from api.extensions.runtime import get_settings
 
 _BAD_JSON = "Invalid JSON payload received or JSON payload is empty."
+TOGGLE_ACTIONS = ("enable", "disable")  # path values that switch a feature on or off
 
 
 def json_object(*, optional: bool = False) -> dict[str, Any]:

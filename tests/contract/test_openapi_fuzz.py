@@ -12,7 +12,6 @@ left out; the bad-input walks cover them.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +26,7 @@ from api.extensions.database import db
 from api.models.app import EndUser
 from api.openapi import OUT_DIR
 from tests.conftest import embedded_app
+from tests.e2e.chat_support import eventually
 from tests.fakes.llm_server import FakeLLMServer, start_llm_server
 from tests.helpers import Console, bearer, body
 
@@ -81,13 +81,9 @@ class Seeded:
         return body(response)
 
     def _segments(self, dataset_id: str, document_id: str) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + 30
-        while True:  # indexing runs on the embedded worker threads
-            segments = self.knowledge("get", f"/datasets/{dataset_id}/documents/{document_id}/segments")["data"]
-            if segments or time.monotonic() > deadline:
-                assert segments, "the seeded document was not indexed"
-                return segments
-            time.sleep(0.05)
+        """The seeded document's segments, once the embedded worker threads have indexed it."""
+        return eventually(lambda: self.knowledge("get", f"/datasets/{dataset_id}/documents/{document_id}/segments")[
+            "data"], timeout=30.0, interval=0.05)
 
     def headers(self, document: str, path: str) -> dict[str, str]:
         if document == "console":

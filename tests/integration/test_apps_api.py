@@ -1,9 +1,8 @@
-import time
-
 import pytest
 import sqlalchemy as sa
 
 from api.models.app import ApiToken
+from tests.e2e.chat_support import eventually
 from tests.helpers import Console, bearer, body
 
 APPS = "/console/api/apps"
@@ -187,15 +186,15 @@ def test_disabling_api_answers_403_and_reenabling_restores(client, client_b, own
 
 
 def _first_not(status, call, seconds=2.0):
-    """The first response whose status is not `status`, or the last one after `seconds`: the other process hears of
-    the change through its cache's invalidation listener (Redis pub/sub), a moment after the write. Well under the
-    cache's 10 s TTL, so only the invalidation can make the change visible in time."""
-    deadline = time.monotonic() + seconds
-    while True:
+    """The first response whose status is not `status` (fails after `seconds`): the other process hears of the change
+    through its cache's invalidation listener (Redis pub/sub), a moment after the write. Well under the cache's 10 s
+    TTL, so only the invalidation can make the change visible in time."""
+
+    def changed():
         response = call()
-        if response.status_code != status or time.monotonic() > deadline:
-            return response
-        time.sleep(0.01)
+        return response if response.status_code != status else None
+
+    return eventually(changed, timeout=seconds, interval=0.01)
 
 
 def test_service_api_is_the_same_at_v1_and_api(client, owner):

@@ -2,7 +2,7 @@ from flask_restful import Resource
 
 from api.controllers import knowledge_views as views
 from api.controllers.auth import console_login
-from api.controllers.common import json_body, query_args
+from api.controllers.common import TOGGLE_ACTIONS, json_body, query_args
 from api.controllers.console import api
 from api.extensions.database import db
 from api.extensions.runtime import get_runtime
@@ -68,10 +68,10 @@ class DatasetApi(Resource):
 
 class DatasetApiAccessApi(Resource):
     @doc("Turn the dataset's Service API access on (`enable`) or off (`disable`) (dataset editors)",
-         response=ResultSchema, path={"status": ("enable", "disable")}, errors=(400, 401, 403, 404))
+         response=ResultSchema, path={"status": TOGGLE_ACTIONS}, errors=(400, 401, 403, 404))
     @console_login
     def post(self, principal, dataset_id, status):
-        if status not in ("enable", "disable"):
+        if status not in TOGGLE_ACTIONS:
             raise InvalidActionError(f"Invalid action: {status}. Use enable or disable.")
         dataset_service.set_api_access(db.session, principal=principal, dataset_id=dataset_id,
                                        enabled=status == "enable")

@@ -2,7 +2,7 @@ from flask_restful import Resource
 
 from api.controllers import knowledge_views as views
 from api.controllers.auth import console_login
-from api.controllers.common import json_body, query_args
+from api.controllers.common import TOGGLE_ACTIONS, json_body, query_args
 from api.controllers.console import api
 from api.controllers.console.documents import query_ids
 from api.extensions.database import db
@@ -63,11 +63,11 @@ class SegmentCreateApi(Resource):
 
 class SegmentActionApi(Resource):
     @doc("enable | disable segments `?segment_id=...` (dataset editors)", response=ResultSchema,
-         path={"action": ("enable", "disable")},
+         path={"action": TOGGLE_ACTIONS},
          errors=(400, 401, 403, 404))
     @console_login
     def patch(self, principal, dataset_id, document_id, action):
-        if action not in ("enable", "disable"):
+        if action not in TOGGLE_ACTIONS:
             raise InvalidActionError(f"Invalid action: {action}. Use enable or disable.")
         segment_service.set_enabled(db.session, principal=principal, dataset_id=dataset_id, document_id=document_id,
                                     segment_ids=query_ids("segment_id"), enabled=action == "enable")
